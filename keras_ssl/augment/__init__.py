@@ -1,0 +1,23 @@
+"""Batched, seeded, per-image augmentations in pure TensorFlow (for tf.data or a train step).
+
+Every function takes a batch and a seed (int tensor [2]) and draws its parameters per image with
+stateless random ops; transforms compose them into a method's views.
+"""
+
+from keras_ssl.augment.blur import random_gaussian_blur
+from keras_ssl.augment.cifar_transform import PaddedCropFlipTransform
+from keras_ssl.augment.color import (color_distortion, color_jitter, random_grayscale,
+                                     to_grayscale)
+from keras_ssl.augment.crop import random_padded_crop, random_resized_crop
+from keras_ssl.augment.flip import random_flip
+from keras_ssl.augment.multi_view import MultiViewTransform
+from keras_ssl.augment.rotation import NUM_ROTATIONS, RotationTransform, rotate_all
+from keras_ssl.augment.simclr_transform import SimCLRTransform, to_float_images
+from keras_ssl.augment.solarize import random_solarize
+
+__all__ = [
+    "MultiViewTransform", "NUM_ROTATIONS", "PaddedCropFlipTransform", "RotationTransform",
+    "SimCLRTransform", "color_distortion", "color_jitter", "random_flip", "random_gaussian_blur",
+    "random_grayscale", "random_padded_crop", "random_resized_crop", "random_solarize",
+    "rotate_all", "to_float_images", "to_grayscale",
+]

@@ -1,0 +1,24 @@
+"""Stateless randomness shared by the augmentations.
+
+Every augmentation takes a `seed` (int tensor of shape [2]) and draws with `tf.random.stateless_*`, so
+the same seed gives the same output, each image gets its own draw, and parallel `tf.data` maps do not
+repeat draws (Keras' augmentation layers did here; see DEVELOPERS.md).
+"""
+
+import tensorflow as tf
+
+
+def split_seed(seed, num):
+    """`num` independent seeds derived from `seed`, as a list of [2] tensors."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=num)
+    return [seeds[i] for i in range(num)]
+
+
+def bernoulli(batch_size, probability, seed):
+    """Per-image booleans [B] that are True with `probability`."""
+    return tf.random.stateless_uniform([batch_size], seed=seed) < probability
+
+
+def select(mask, if_true, if_false):
+    """Per-image choice between two [B, H, W, C] batches by a [B] mask."""
+    return tf.where(mask[:, None, None, None], if_true, if_false)

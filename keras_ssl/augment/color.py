@@ -1,0 +1,87 @@
+"""SimCLR's colour distortion: colour jitter in random order, then random greyscale.
+
+Chen et al. 2020, appendix A ("Data augmentation details"): brightness, contrast and saturation factors
+of 0.8 * s, hue 0.2 * s, the four applied in a random order with probability 0.8, then greyscale with
+probability 0.2; s = 1.0 on ImageNet, 0.5 on CIFAR-10 (appendix B.9). Brightness is multiplicative as in
+SimCLR v2's default implementation. All draws, including the order, are per image; the result is
+clipped to [0, 1] after each operation as in the SimCLR code.
+"""
+
+import tensorflow as tf
+
+from keras_ssl.augment._random import bernoulli, select, split_seed
+
+_GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # ITU-R 601-2 luma, as tf.image.rgb_to_grayscale.
+
+
+def to_grayscale(images):
+    """[B, H, W, 3] -> [B, H, W, 1] luma."""
+    return tf.reduce_sum(images * tf.constant(_GREY_WEIGHTS, images.dtype), axis=-1, keepdims=True)
+
+
+def _uniform(batch, low, high, seed):
+    return tf.random.stateless_uniform([batch, 1, 1, 1], minval=low, maxval=high, seed=seed)
+
+
+def adjust_brightness(images, factor):
+    return tf.clip_by_value(images * factor, 0.0, 1.0)
+
+
+def adjust_contrast(images, factor):
+    mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
+    return tf.clip_by_value((images - mean) * factor + mean, 0.0, 1.0)
+
+
+def adjust_saturation(images, factor):
+    grey = to_grayscale(images)
+    return tf.clip_by_value(grey + (images - grey) * factor, 0.0, 1.0)
+
+
+def adjust_hue(images, delta):
+    hsv = tf.image.rgb_to_hsv(images)
+    hue = tf.math.floormod(hsv[..., :1] + delta, 1.0)
+    return tf.clip_by_value(tf.image.hsv_to_rgb(tf.concat([hue, hsv[..., 1:]], axis=-1)), 0.0, 1.0)
+
+
+def color_jitter(images, seed, brightness, contrast, saturation, hue, probability=1.0):
+    """Per-image colour jitter with the four operations in a per-image random order.
+
+    Factors are drawn from [1 - x, 1 + x] (hue: delta in [-hue, hue]). Applied to each image with
+    `probability`. images: float [B, H, W, 3] in [0, 1].
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    batch = tf.shape(images)[0]
+    s_b, s_c, s_s, s_h, s_order, s_apply = split_seed(seed, 6)
+    b = _uniform(batch, 1.0 - brightness, 1.0 + brightness, s_b)
+    c = _uniform(batch, 1.0 - contrast, 1.0 + contrast, s_c)
+    s = _uniform(batch, 1.0 - saturation, 1.0 + saturation, s_s)
+    h = _uniform(batch, -hue, hue, s_h)
+    factors = [b, c, s, h]
+    ops = [adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue]
+    # A random permutation per image (argsort of uniform noise); at each of the four slots every
+    # image goes through its own operation: partition the batch by operation, apply, stitch back.
+    order = tf.argsort(tf.random.stateless_uniform([batch, 4], seed=s_order), axis=1)
+    out = images
+    for slot in range(4):
+        which = order[:, slot]
+        parts = tf.dynamic_partition(out, which, 4)
+        indices = tf.dynamic_partition(tf.range(batch), which, 4)
+        parts = [op(part, tf.gather(f, idx)) for op, part, f, idx in zip(ops, parts, factors, indices)]
+        out = tf.dynamic_stitch(indices, parts)
+    return select(bernoulli(batch, probability, s_apply), out, images)
+
+
+def random_grayscale(images, seed, probability=0.2):
+    """Replace each image by its greyscale (3 equal channels) with `probability`."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    grey = tf.tile(to_grayscale(images), [1, 1, 1, 3])
+    return select(bernoulli(tf.shape(images)[0], probability, seed), grey, images)
+
+
+def color_distortion(images, seed, strength=1.0, jitter_probability=0.8, grayscale_probability=0.2):
+    """SimCLR's colour distortion of strength `strength` (the paper's s)."""
+    s_jitter, s_grey = split_seed(seed, 2)
+    images = color_jitter(images, s_jitter, brightness=0.8 * strength, contrast=0.8 * strength,
+                          saturation=0.8 * strength, hue=0.2 * strength,
+                          probability=jitter_probability)
+    return random_grayscale(images, s_grey, grayscale_probability)

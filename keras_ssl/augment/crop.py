@@ -1,0 +1,84 @@
+"""Crops with per-image random boxes, all drawn at once and applied by one `crop_and_resize`."""
+
+import math
+
+import tensorflow as tf
+
+from keras_ssl.augment._random import split_seed
+
+_ATTEMPTS = 10
+
+
+def random_resized_crop(images, size, seed, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0)):
+    """Inception-style random resized crop (Szegedy et al. 2015), SimCLR's main augmentation.
+
+    Each image gets a box covering a fraction in `scale` of its area with aspect ratio in `ratio`
+    (log-uniform), at a uniform position, resized bilinearly to `size`. As in torchvision/SimCLR,
+    up to 10 draws are tried per image; if none fits, the whole image is used.
+
+    Args:
+        images: float [B, H, W, C].
+        size: output (height, width) or an int.
+        seed: int tensor [2].
+    Returns:
+        float32 [B, size, size, C].
+    """
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    images = tf.convert_to_tensor(images, tf.float32)
+    batch = tf.shape(images)[0]
+    height = tf.cast(tf.shape(images)[1], tf.float32)
+    width = tf.cast(tf.shape(images)[2], tf.float32)
+    s_area, s_ratio, s_y, s_x = split_seed(seed, 4)
+
+    area = height * width * tf.random.stateless_uniform(
+        [batch, _ATTEMPTS], minval=scale[0], maxval=scale[1], seed=s_area)
+    log_ratio = tf.random.stateless_uniform(
+        [batch, _ATTEMPTS], minval=math.log(ratio[0]), maxval=math.log(ratio[1]), seed=s_ratio)
+    aspect = tf.exp(log_ratio)
+    crop_w = tf.sqrt(area * aspect)
+    crop_h = tf.sqrt(area / aspect)
+    fits = (crop_w <= width) & (crop_h <= height)
+    first = tf.argmax(tf.cast(fits, tf.int32), axis=1, output_type=tf.int32)
+    any_fit = tf.reduce_any(fits, axis=1)
+    crop_w = tf.where(any_fit, tf.gather(crop_w, first, batch_dims=1), width)
+    crop_h = tf.where(any_fit, tf.gather(crop_h, first, batch_dims=1), height)
+
+    y0 = tf.random.stateless_uniform([batch], seed=s_y) * (height - crop_h)
+    x0 = tf.random.stateless_uniform([batch], seed=s_x) * (width - crop_w)
+    return _crop(images, y0, x0, crop_h, crop_w, size)
+
+
+def random_padded_crop(images, padding, seed):
+    """Pad by `padding` pixels (reflect) and take a random crop of the original size per image.
+
+    The standard CIFAR training augmentation (He et al. 2016, section 4.2), used here for RotNet.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    batch = tf.shape(images)[0]
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    padded = tf.pad(images, [[0, 0], [padding, padding], [padding, padding], [0, 0]], mode="REFLECT")
+    s_y, s_x = split_seed(seed, 2)
+    y0 = tf.random.stateless_uniform([batch], maxval=2 * padding + 1, dtype=tf.int32, seed=s_y)
+    x0 = tf.random.stateless_uniform([batch], maxval=2 * padding + 1, dtype=tf.int32, seed=s_x)
+    h = tf.cast(height, tf.float32)
+    w = tf.cast(width, tf.float32)
+    size = (images.shape[1], images.shape[2])
+    if None in size:
+        raise ValueError("random_padded_crop needs a static image size; batch images of one size.")
+    return _crop(padded, tf.cast(y0, tf.float32), tf.cast(x0, tf.float32),
+                 tf.fill([batch], h), tf.fill([batch], w), size)
+
+
+def _crop(images, y0, x0, crop_h, crop_w, size):
+    """Crop pixel boxes [y0, y0 + crop_h) x [x0, x0 + crop_w) and resize them to `size`."""
+    height = tf.cast(tf.shape(images)[1], tf.float32)
+    width = tf.cast(tf.shape(images)[2], tf.float32)
+    # crop_and_resize maps normalised coordinate 1 to pixel H - 1 (pixel centres).
+    boxes = tf.stack([
+        y0 / (height - 1.0),
+        x0 / (width - 1.0),
+        (y0 + crop_h - 1.0) / (height - 1.0),
+        (x0 + crop_w - 1.0) / (width - 1.0),
+    ], axis=1)
+    box_indices = tf.range(tf.shape(images)[0])
+    return tf.image.crop_and_resize(images, boxes, box_indices, size, method="bilinear")

@@ -1,0 +1,59 @@
+"""Turn a validated config into the library's objects: the one place that maps names to methods."""
+
+import keras
+
+from keras_ssl import augment, encoders, methods, optim
+
+# For each method: its class, the config sections it reads, and how its views are made.
+METHODS = {
+    "simclr": methods.SimCLR,
+    "rotnet": methods.RotNet,
+}
+
+
+def build_encoder(config):
+    e = config.encoder
+    size = config.data.image_size
+    return encoders.ResNet(depth=e.depth, stem=e.stem, width_multiplier=e.width_multiplier,
+                           synchronized_bn=e.synchronized_bn, input_shape=(size, size, 3),
+                           name="encoder")
+
+
+def build_transform(config):
+    """The augmentation that turns a uint8 batch into what the method's train step expects."""
+    a = config.augment
+    size = config.data.image_size
+    if config.method == "simclr":
+        view = augment.SimCLRTransform(
+            size, crop_scale=tuple(a.crop_scale), crop_ratio=tuple(a.crop_ratio),
+            flip_probability=a.flip_probability, color_strength=a.color_strength,
+            color_jitter_probability=a.color_jitter_probability,
+            grayscale_probability=a.grayscale_probability, blur_probability=a.blur_probability,
+            solarize_probability=a.solarize_probability)
+        return augment.MultiViewTransform([view, view])
+    if config.method == "rotnet":
+        return augment.RotationTransform(
+            augment.PaddedCropFlipTransform(a.padding, a.flip_probability))
+    raise ValueError(f"unknown method {config.method!r}")
+
+
+def build_method(config, encoder):
+    kwargs = config.model.to_dict()
+    for key, value in kwargs.items():
+        if isinstance(value, list):
+            kwargs[key] = tuple(value)
+    return METHODS[config.method](encoder, **kwargs)
+
+
+def build_optimizer(config, steps_per_epoch):
+    t = config.train
+    total_steps = max(1, t.epochs * steps_per_epoch)
+    peak = optim.scale_learning_rate(t.base_learning_rate, t.batch_size, t.learning_rate_scaling)
+    schedule = optim.WarmupCosineDecay(peak, total_steps, int(t.warmup_epochs * steps_per_epoch))
+    if t.optimizer == "lars":
+        return optim.LARS(schedule, momentum=t.momentum, weight_decay=t.weight_decay)
+    if t.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=t.momentum, weight_decay=t.weight_decay)
+    if t.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=t.weight_decay)
+    raise ValueError(f"unknown optimizer {t.optimizer!r}")

@@ -1,0 +1,59 @@
+"""The layout of a run's workdir: config, checkpoints, logs, encoder, metrics."""
+
+import json
+import os
+
+import ml_collections
+
+
+class Workdir:
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self.config_path = os.path.join(self.path, "config.json")
+        self.backup_dir = os.path.join(self.path, "checkpoints")
+        self.logs_dir = os.path.join(self.path, "logs")
+        self.history_path = os.path.join(self.path, "history.csv")
+        self.encoder_path = os.path.join(self.path, "encoder.keras")
+        self.metrics_path = os.path.join(self.path, "metrics.json")
+        self.export_dir = os.path.join(self.path, "export")
+
+    def save_config(self, config):
+        """Write the resolved config; refuse to resume a run that was started with another one."""
+        os.makedirs(self.path, exist_ok=True)
+        resolved = json.loads(config.to_json_best_effort())
+        if os.path.exists(self.config_path):
+            with open(self.config_path) as f:
+                previous = json.load(f)
+            if previous != resolved:
+                changed = sorted(_diff(previous, resolved))
+                raise ValueError(
+                    f"{self.path} holds a run with another config (differs in {changed}); resuming "
+                    "it with this config would mix two runs. Use a new --workdir, or the same "
+                    "config to resume.")
+        with open(self.config_path, "w") as f:
+            json.dump(resolved, f, indent=2, sort_keys=True)
+
+    def load_config(self):
+        if not os.path.exists(self.config_path):
+            raise FileNotFoundError(
+                f"{self.config_path} not found: is {self.path} the --workdir of a `keras-ssl train` "
+                "run?")
+        with open(self.config_path) as f:
+            return ml_collections.ConfigDict(json.load(f))
+
+    def require_encoder(self):
+        if not os.path.exists(self.encoder_path):
+            raise FileNotFoundError(
+                f"{self.encoder_path} not found: training in {self.path} has not finished; re-run "
+                "`keras-ssl train` with the same --config and --workdir to resume it.")
+        return self.encoder_path
+
+
+def _diff(a, b, prefix=""):
+    keys = set(a) | set(b)
+    for key in keys:
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            yield from _diff(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            yield f"{prefix}{key}"

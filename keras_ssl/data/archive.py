@@ -1,0 +1,33 @@
+"""Unpack an image-folder archive (e.g. CIFAR-10 as `train/<class>/*.jpg`) into a cache once."""
+
+import os
+import tarfile
+
+_DONE = ".unpacked"
+
+
+def unpack_image_folder(archive, destination):
+    """Extract the .tar/.tar.gz `archive` into `destination` unless done before; return `destination`.
+
+    A marker file is written last, so an interrupted extraction is redone on the next call.
+
+    Example:
+    ```python
+    root = unpack_image_folder("../shared/data/cifar10-jpg.tar.gz", ".cache/data/cifar10")
+    images, labels, classes = load_arrays(f"folder:{root}", "test")
+    ```
+    """
+    marker = os.path.join(destination, _DONE)
+    if os.path.exists(marker):
+        return destination
+    if not os.path.isfile(archive):
+        raise FileNotFoundError(f"archive {archive} not found: pass the path of a .tar.gz holding "
+                                "train/<class>/<image> and test/<class>/<image>.")
+    os.makedirs(destination, exist_ok=True)
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(destination, filter="data")
+    except tarfile.TarError as e:
+        raise ValueError(f"{archive} is not a readable tar archive: {e}") from e
+    open(marker, "w").close()
+    return destination

@@ -1,0 +1,32 @@
+"""Cross-replica helpers that work the same with or without a tf.distribute strategy.
+
+Called inside a replica context (a train step run by `model.fit` or `strategy.run`). Outside any
+strategy the default replica context has one replica, so the helpers reduce to the identity.
+"""
+
+import tensorflow as tf
+
+
+def num_replicas():
+    """Replicas in sync (1 without a strategy)."""
+    return tf.distribute.get_replica_context().num_replicas_in_sync
+
+
+def replica_id():
+    """This replica's index in its sync group, as an int32 tensor."""
+    rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+    return tf.cast(rid, tf.int32)
+
+
+def cross_replica_concat(tensor):
+    """Concatenate `tensor` along axis 0 over all replicas, in replica order, with gradients.
+
+    `ReplicaContext.all_gather`'s gradient sums the incoming gradients over replicas and returns each
+    replica its own slice, so a loss that uses gathered negatives back-propagates into the replica that
+    produced them. Each replica's loss must then be divided by `num_replicas()`, since the optimizer
+    sums the replicas' gradients (SimCLR, Chen et al. 2020, section 2.2 and its TPU code).
+    """
+    context = tf.distribute.get_replica_context()
+    if context.num_replicas_in_sync == 1:
+        return tensor
+    return context.all_gather(tensor, axis=0)

@@ -1,0 +1,196 @@
+"""Weighted k-nearest-neighbour classification of frozen features.
+
+The protocol of Wu et al. 2018, "Unsupervised Feature Learning via
+Non-Parametric Instance Discrimination" (Sec. 3.4), later used to monitor
+SimCLR / MoCo training: features are L2-normalised, each test query takes its
+``k`` most cosine-similar train features (the "memory bank"), neighbour ``i``
+votes for its class with weight ``exp(s_i / temperature)``, and the class with
+the largest summed weight is predicted.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_ssl.evaluation import _validation
+
+WEIGHTINGS = ("exp", "uniform")
+
+
+@tf.function(reduce_retracing=True)
+def _chunk_scores(queries, bank, bank_labels, k, temperature, num_classes, uniform):
+    """Class vote shares [B, C] for one chunk of queries against an L2-normalised bank."""
+    queries = tf.math.l2_normalize(queries, axis=1)
+    sims = tf.matmul(queries, bank, transpose_b=True)
+    top_sims, top_idx = tf.math.top_k(sims, k=k)
+    if uniform:
+        weights = tf.ones_like(top_sims)
+    else:
+        # Shifting by the best similarity cancels in the normalised shares and
+        # keeps exp() finite for small temperatures (exp(1/0.01) overflows float32).
+        weights = tf.exp((top_sims - top_sims[:, :1]) / temperature)
+    # Per-row class sums via one flat segment sum: memory O(B*k), not O(B*k*C).
+    rows = tf.range(tf.shape(queries)[0])[:, None]
+    segments = rows * num_classes + tf.gather(bank_labels, top_idx)
+    votes = tf.math.unsorted_segment_sum(weights, segments, tf.shape(queries)[0] * num_classes)
+    votes = tf.reshape(votes, [-1, num_classes])
+    return votes / tf.reduce_sum(votes, axis=1, keepdims=True)
+
+
+def knn_scores(
+    train_features,
+    train_labels,
+    test_features,
+    num_classes,
+    k=200,
+    temperature=0.1,
+    weighting="exp",
+    batch_size=1024,
+):
+    """Per-class kNN vote shares for each test feature.
+
+    Implements the weighted kNN of Wu et al. 2018, "Unsupervised Feature
+    Learning via Non-Parametric Instance Discrimination": cosine similarity to
+    the train features, top-``k`` neighbours, each weighted by
+    ``exp(sim / temperature)`` (``weighting="exp"``) or by 1 (``"uniform"``,
+    plain majority vote). The summed class weights are divided by their total,
+    so each row is a distribution over classes; this leaves the argmax (the
+    paper's prediction) unchanged.
+
+    Test queries are processed ``batch_size`` at a time; the similarity chunk
+    takes ``4 * batch_size * N`` bytes (200 MB for 1024 x 50k).
+
+    Example:
+
+    >>> import numpy as np
+    >>> train = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    >>> knn_scores(train, np.array([0, 0, 1]), np.array([[1.0, 0.05]]),
+    ...            num_classes=2, k=2).round(3)
+    array([[1., 0.]], dtype=float32)
+
+    Args:
+        train_features: float array [N, D], the memory bank.
+        train_labels: int array [N], class ids in [0, num_classes).
+        test_features: float array [M, D], the queries.
+        num_classes: number of classes C.
+        k: neighbours per query; must be <= N.
+        temperature: the tau of exp(sim / tau); only used for ``"exp"``.
+        weighting: ``"exp"`` (Wu et al. 2018) or ``"uniform"`` (majority vote).
+        batch_size: test queries per chunk.
+
+    Returns:
+        float32 array [M, C]; row m sums to 1.
+
+    Raises:
+        ValueError: on malformed shapes / labels, ``k`` > N, or bad settings.
+    """
+    num_classes = _validation.check_positive_int("num_classes", num_classes)
+    k = _validation.check_positive_int("k", k)
+    batch_size = _validation.check_positive_int("batch_size", batch_size)
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"`weighting` must be one of {WEIGHTINGS}, got {weighting!r}.")
+    if not temperature > 0:
+        raise ValueError(f"`temperature` must be > 0, got {temperature!r}.")
+    train_features = _validation.check_features("train_features", train_features)
+    num_train, dim = train_features.shape
+    train_labels = _validation.check_labels("train_labels", train_labels, num_train, num_classes)
+    test_features = _validation.check_features("test_features", test_features, dim=dim)
+    if k > num_train:
+        raise ValueError(
+            f"k={k} is larger than the number of train features N={num_train}; "
+            f"pass k <= {num_train}."
+        )
+
+    bank = tf.math.l2_normalize(tf.constant(train_features), axis=1)
+    bank_labels = tf.constant(train_labels)
+    chunks = [
+        _chunk_scores(
+            tf.constant(test_features[start : start + batch_size]),
+            bank,
+            bank_labels,
+            tf.constant(k),
+            tf.constant(temperature, tf.float32),
+            tf.constant(num_classes),
+            weighting == "uniform",
+        ).numpy()
+        for start in range(0, len(test_features), batch_size)
+    ]
+    return np.concatenate(chunks, axis=0)
+
+
+def knn_predict(
+    train_features,
+    train_labels,
+    test_features,
+    num_classes,
+    k=200,
+    temperature=0.1,
+    weighting="exp",
+    batch_size=1024,
+):
+    """Weighted kNN class predictions (Wu et al. 2018, Sec. 3.4).
+
+    The argmax of :func:`knn_scores`; ties go to the lowest class id. See
+    :func:`knn_scores` for the arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> train = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    >>> knn_predict(train, np.array([0, 0, 1]), np.array([[0.1, 1.0]]),
+    ...             num_classes=2, k=1)
+    array([1], dtype=int32)
+
+    Returns:
+        int array [M] of predicted class ids.
+    """
+    scores = knn_scores(
+        train_features,
+        train_labels,
+        test_features,
+        num_classes,
+        k=k,
+        temperature=temperature,
+        weighting=weighting,
+        batch_size=batch_size,
+    )
+    return np.argmax(scores, axis=1).astype(np.int32)
+
+
+def knn_accuracy(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    num_classes,
+    k=200,
+    temperature=0.1,
+    weighting="exp",
+    batch_size=1024,
+):
+    """Top-1 accuracy of the weighted kNN classifier (Wu et al. 2018).
+
+    Example:
+
+    >>> import numpy as np
+    >>> train = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    >>> knn_accuracy(train, np.array([0, 0, 1]), np.array([[1.0, 0.2], [0.2, 1.0]]),
+    ...              np.array([0, 1]), num_classes=2, k=1)
+    1.0
+
+    Returns:
+        python float in [0, 1]: fraction of test features whose prediction
+        equals ``test_labels``.
+    """
+    num_classes = _validation.check_positive_int("num_classes", num_classes)
+    test_labels = _validation.check_labels("test_labels", test_labels, len(test_features), num_classes)
+    predictions = knn_predict(
+        train_features,
+        train_labels,
+        test_features,
+        num_classes,
+        k=k,
+        temperature=temperature,
+        weighting=weighting,
+        batch_size=batch_size,
+    )
+    return float(np.mean(predictions == test_labels))

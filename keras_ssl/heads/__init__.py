@@ -1,0 +1,5 @@
+"""Heads placed on top of an encoder."""
+
+from keras_ssl.heads.mlp import MLPHead
+
+__all__ = ["MLPHead"]

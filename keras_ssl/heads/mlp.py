@@ -1,0 +1,60 @@
+"""MLP heads: SimCLR's projection g(.) (Chen et al. 2020, section 2.1: z = W2 relu(W1 h)) and
+classification heads of pretext tasks."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class MLPHead(keras.layers.Layer):
+    """MLP with batch norm after every hidden layer (as SimCLR's code does) and a linear output.
+
+    Args:
+        hidden_dims: widths of the hidden layers (SimCLR: one layer as wide as the encoder output).
+        output_dim: projection size (128 in SimCLR).
+        batch_norm: batch norm after each hidden linear layer.
+        synchronized_bn: compute those statistics over all replicas.
+
+    Example:
+    ```python
+    head = keras_ssl.heads.MLPHead(hidden_dims=(512,), output_dim=128)
+    z = head(features)  # [B, 128]
+    ```
+    """
+
+    def __init__(self, hidden_dims=(2048,), output_dim=128, batch_norm=True, synchronized_bn=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dims = tuple(int(d) for d in hidden_dims)
+        self.output_dim = int(output_dim)
+        self.batch_norm = batch_norm
+        self.synchronized_bn = synchronized_bn
+        self.hidden = []
+        for i, dim in enumerate(self.hidden_dims):
+            self.hidden.append(keras.layers.Dense(dim, use_bias=not batch_norm, name=f"dense{i}"))
+            if batch_norm:
+                self.hidden.append(keras.layers.BatchNormalization(
+                    momentum=0.9, epsilon=1e-5, synchronized=synchronized_bn, name=f"bn{i}"))
+            self.hidden.append(keras.layers.ReLU(name=f"relu{i}"))
+        self.out = keras.layers.Dense(self.output_dim, name="output")
+
+    def build(self, input_shape):
+        shape = input_shape
+        for layer in self.hidden:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.out.build(shape)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self.hidden:
+            x = layer(x, training=training)
+        return self.out(x)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_dims=self.hidden_dims, output_dim=self.output_dim,
+                      batch_norm=self.batch_norm, synchronized_bn=self.synchronized_bn)
+        return config

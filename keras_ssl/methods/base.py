@@ -1,0 +1,72 @@
+"""What every pretraining method shares: the optimisation step and its cross-replica scaling.
+
+A method implements `compute_objective(data, training)` -> (loss, {metric: value}); the base class
+turns it into `train_step` / `test_step` for `model.fit` and `strategy.run`.
+"""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl.distribute import num_replicas
+
+
+class PretrainingMethod(keras.Model):
+    """Base class: an encoder trained by a self-supervised objective.
+
+    `model(images)` returns the encoder's representation, so a trained method can be used (and
+    evaluated, exported) as its encoder.
+    """
+
+    metric_names = ("loss",)
+
+    def __init__(self, encoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, images, training=False):
+        return self.encoder(images, training=training)
+
+    def compute_objective(self, data, training):
+        raise NotImplementedError
+
+    def build_from_batch(self, data):
+        """Create every weight by running the objective once (inference mode) on a batch."""
+        self.compute_objective(data, training=False)
+        self.built = True
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss, values = self.compute_objective(data, training=True)
+            # Each replica's loss is its share of the global mean and the optimizer sums the replicas'
+            # gradients, so scale by the replica count to get the one-device gradient.
+            scaled_loss = loss / num_replicas()
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self._update_metrics(loss, values)
+
+    def test_step(self, data):
+        loss, values = self.compute_objective(data, training=False)
+        return self._update_metrics(loss, values)
+
+    def _update_metrics(self, loss, values):
+        self.trackers["loss"].update_state(loss)
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def get_config(self):
+        config = super().get_config()
+        config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)

@@ -1,0 +1,61 @@
+"""SimCLR (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual Representations")."""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl.heads import MLPHead
+from keras_ssl.losses import nt_xent
+from keras_ssl.methods.base import PretrainingMethod
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class SimCLR(PretrainingMethod):
+    """SimCLR: two augmented views -> encoder f -> projection g -> NT-Xent (the paper's Algorithm 1).
+
+    Trained with `model.fit` on a dataset yielding `(view1, view2)` float batches, e.g.
+    `keras_ssl.data.pretraining_dataset(..., transform=MultiViewTransform([SimCLRTransform(32)] * 2))`.
+    Negatives are the other 2(N - 1) examples of the global batch, gathered across replicas. Both views
+    go through the encoder as one batch, so batch norm sees all 2N images as in the paper's code.
+
+    Args:
+        encoder: a Keras model mapping images to features (e.g. `keras_ssl.encoders.ResNet`).
+        projection_hidden_dims: hidden widths of g (default: one layer as wide as the encoder output).
+        projection_dim: output size of g (128 in the paper).
+        temperature: NT-Xent's tau (0.5 on CIFAR-10, appendix B.9).
+        synchronized_bn: batch norm of g over all replicas (global BN, section 2.3).
+
+    Example:
+    ```python
+    model = keras_ssl.methods.SimCLR(keras_ssl.encoders.ResNet18(stem="cifar"), temperature=0.5)
+    model.compile(optimizer=keras_ssl.optim.LARS(schedule, weight_decay=1e-6))
+    model.fit(dataset, epochs=100)
+    ```
+    """
+
+    metric_names = ("loss", "contrastive_accuracy")
+
+    def __init__(self, encoder, projection_hidden_dims=None, projection_dim=128, temperature=0.5,
+                 synchronized_bn=False, **kwargs):
+        super().__init__(encoder, **kwargs)
+        if projection_hidden_dims is None:
+            projection_hidden_dims = (encoder.output_shape[-1],)
+        self.projection_hidden_dims = tuple(projection_hidden_dims)
+        self.projection_dim = projection_dim
+        self.temperature = temperature
+        self.synchronized_bn = synchronized_bn
+        self.projector = MLPHead(self.projection_hidden_dims, projection_dim, batch_norm=True,
+                                 synchronized_bn=synchronized_bn, name="projector")
+
+    def compute_objective(self, data, training):
+        view1, view2 = data
+        features = self.encoder(tf.concat([view1, view2], axis=0), training=training)
+        z1, z2 = tf.split(self.projector(features, training=training), 2, axis=0)
+        loss, accuracy = nt_xent(z1, z2, self.temperature)
+        return loss, {"contrastive_accuracy": accuracy}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(projection_hidden_dims=self.projection_hidden_dims,
+                      projection_dim=self.projection_dim, temperature=self.temperature,
+                      synchronized_bn=self.synchronized_bn)
+        return config
