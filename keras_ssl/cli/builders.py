@@ -2,13 +2,20 @@
 
 import keras
 
-from keras_ssl import augment, encoders, methods, optim
+from keras_ssl import augment, data, encoders, methods, optim
 
 # For each method: its class, the config sections it reads, and how its views are made.
 METHODS = {
     "simclr": methods.SimCLR,
     "rotnet": methods.RotNet,
 }
+
+
+def load_split(config, split, max_examples=None):
+    """(images uint8, labels, class names) of one split of the config's data source."""
+    d = config.data
+    return data.load_arrays(d.source, split, image_size=d.image_size, max_examples=max_examples,
+                            data_dir=d.tfds_data_dir, download=d.tfds_download)
 
 
 def build_encoder(config):

@@ -30,6 +30,7 @@ def base_config(method):
         test_split="test",
         max_train_examples=_maybe(None, int),
         tfds_data_dir=_maybe(None, str),
+        tfds_download=False,  # let TFDS download a dataset that is not prepared
     ))
     c.encoder = ml_collections.ConfigDict(dict(
         depth=18, stem="cifar", width_multiplier=1.0, synchronized_bn=False))

@@ -5,7 +5,7 @@ import json
 import keras
 from absl import logging
 
-from keras_ssl import data, evaluation
+from keras_ssl import evaluation
 from keras_ssl.cli import builders
 from keras_ssl.cli.workdir import Workdir
 
@@ -14,10 +14,8 @@ def evaluate(workdir):
     wd = Workdir(workdir)
     config = wd.load_config()
     encoder = keras.models.load_model(wd.require_encoder())
-    source, size = config.data.source, config.data.image_size
-    load = dict(image_size=size, data_dir=config.data.tfds_data_dir)
-    train_x, train_y, class_names = data.load_arrays(source, config.data.train_split, **load)
-    test_x, test_y, _ = data.load_arrays(source, config.data.test_split, **load)
+    train_x, train_y, class_names = builders.load_split(config, config.data.train_split)
+    test_x, test_y, _ = builders.load_split(config, config.data.test_split)
     num_classes = len(class_names)
     e = config.eval
 
@@ -48,7 +46,7 @@ def evaluate(workdir):
         "knn": {"k": e.knn_k, "temperature": e.knn_temperature, "metric": "cosine",
                 "weighting": "exp(sim / temperature)"},
         "linear_probe": probe,
-        "dataset": {"source": source, "train_split": config.data.train_split,
+        "dataset": {"source": config.data.source, "train_split": config.data.train_split,
                     "test_split": config.data.test_split, "num_train": int(len(train_x)),
                     "num_test": int(len(test_x)), "classes": list(class_names)},
         "encoder": {"path": wd.encoder_path, **config.encoder.to_dict()},

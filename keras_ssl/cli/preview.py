@@ -7,14 +7,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_ssl import data  # noqa: E402
 from keras_ssl.cli import builders  # noqa: E402
 
 
 def preview(config, output, num_images=8):
-    images, _, _ = data.load_arrays(config.data.source, config.data.train_split,
-                                    image_size=config.data.image_size, max_examples=num_images,
-                                    data_dir=config.data.tfds_data_dir)
+    images, _, _ = builders.load_split(config, config.data.train_split, num_images)
     views = builders.build_transform(config)(images, tf.constant([config.seed, 0], tf.int64))
     if config.method == "rotnet":
         rotated, labels = views

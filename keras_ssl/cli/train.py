@@ -16,9 +16,8 @@ def train(config, workdir):
     wd.save_config(config)
     keras.utils.set_random_seed(config.seed)
 
-    images, labels, _ = data.load_arrays(
-        config.data.source, config.data.train_split, image_size=config.data.image_size,
-        max_examples=config.data.max_train_examples, data_dir=config.data.tfds_data_dir)
+    images, labels, _ = builders.load_split(config, config.data.train_split,
+                                            config.data.max_train_examples)
     batch_size = config.train.batch_size
     if batch_size > len(images):
         raise ValueError(f"train.batch_size={batch_size} exceeds the {len(images)} training images "

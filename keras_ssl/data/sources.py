@@ -2,7 +2,7 @@
 
 A source is named by one value so that configs and the command line can carry it:
 
-* ``"tfds:NAME"`` -- a prepared TensorFlow Datasets dataset (never downloaded here).
+* ``"tfds:NAME"`` -- a prepared TensorFlow Datasets dataset (downloaded only when asked).
 * ``"folder:/path"`` -- ``/path/<split>/<class>/<image>``, label = class folder name.
 * ``{"train": (images, labels), "test": (images, labels)}`` or ``(images, labels)``
   (the latter is the ``"train"`` split) -- numpy arrays already in memory.
@@ -123,7 +123,8 @@ def check_arrays(pair, where="arrays"):
     return images, labels.astype(np.int32)
 
 
-def load_arrays(source, split="train", image_size=None, max_examples=None, data_dir=None):
+def load_arrays(source, split="train", image_size=None, max_examples=None, data_dir=None,
+                download=False):
     """Loads one split of a source fully into memory.
 
     Args:
@@ -136,6 +137,7 @@ def load_arrays(source, split="train", image_size=None, max_examples=None, data_
         stores examples shuffled), a fixed random subset (seed 0, in source order) for
         folders and arrays, whose examples are grouped by class.
       data_dir: TFDS data directory (default: TFDS's own, ``~/tensorflow_datasets``).
+      download: let TFDS download and prepare a ``tfds:`` dataset that is not prepared yet.
 
     Returns:
       ``(images uint8 [N, H, W, 3], labels int32 [N], class_names list of str)``.
@@ -151,7 +153,8 @@ def load_arrays(source, split="train", image_size=None, max_examples=None, data_
     if max_examples is not None and not is_positive_int(max_examples):
         raise ValueError(f"max_examples must be a positive int or None, got {max_examples!r}.")
     if parsed.kind == "tfds":
-        images, labels, class_names = _load_tfds(parsed.location, split, size, max_examples, data_dir)
+        images, labels, class_names = _load_tfds(
+            parsed.location, split, size, max_examples, data_dir, download)
         where = f"'tfds:{parsed.location}' split {split!r}"
     elif parsed.kind == "folder":
         images, labels, class_names = _load_folder(parsed.location, split, size, max_examples)
@@ -212,7 +215,7 @@ def _load_in_memory(arrays, split, size, max_examples):
     return images, labels, [str(i) for i in range(num_classes)]
 
 
-def _load_tfds(name, split, size, max_examples, data_dir):
+def _load_tfds(name, split, size, max_examples, data_dir, download):
     import tensorflow_datasets as tfds  # Slow to import; only needed here.
 
     try:
@@ -224,13 +227,15 @@ def _load_tfds(name, split, size, max_examples, data_dir):
             f"'folder:/path' laid out as {FOLDER_LAYOUT}."
         ) from err
     if not builder.is_prepared():
-        # keras-ssl never downloads: offline, tfds retries a download for minutes.
-        raise ValueError(
-            f"'tfds:{name}' is not prepared in {builder.data_dir} and keras-ssl does not "
-            f"download datasets. Prepare it once with `tfds build {name} --data_dir=DIR` "
-            "and pass data_dir=DIR, or use 'folder:/path' with images laid out as "
-            f"{FOLDER_LAYOUT}."
-        )
+        if not download:
+            # Downloads are opt-in: offline, tfds retries a download for minutes.
+            raise ValueError(
+                f"'tfds:{name}' is not prepared in {builder.data_dir}. Prepare it once with "
+                f"`tfds build {name} --data_dir=DIR` and pass data_dir=DIR, allow the download "
+                "(download=True; --config.data.tfds_download=True), or use 'folder:/path' with "
+                f"images laid out as {FOLDER_LAYOUT}."
+            )
+        builder.download_and_prepare()
     keys = builder.info.supervised_keys
     if not keys or len(keys) != 2:
         raise ValueError(f"'tfds:{name}' has no (image, label) supervised keys (it has {keys!r}).")

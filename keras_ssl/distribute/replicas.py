@@ -1,20 +1,24 @@
 """Cross-replica helpers that work the same with or without a tf.distribute strategy.
 
 Called inside a replica context (a train step run by `model.fit` or `strategy.run`). Outside any
-strategy the default replica context has one replica, so the helpers reduce to the identity.
+strategy the default replica context has one replica, so the helpers reduce to the identity; so they
+do in a strategy's cross-replica context (e.g. `model.build_from_batch` inside `strategy.scope()`),
+where the computation sees the whole batch at once.
 """
 
 import tensorflow as tf
 
 
 def num_replicas():
-    """Replicas in sync (1 without a strategy)."""
-    return tf.distribute.get_replica_context().num_replicas_in_sync
+    """Replicas in sync (1 without a strategy or in cross-replica context)."""
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
 
 
 def replica_id():
-    """This replica's index in its sync group, as an int32 tensor."""
-    rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+    """This replica's index in its sync group, as an int32 tensor (0 in cross-replica context)."""
+    context = tf.distribute.get_replica_context()
+    rid = 0 if context is None else context.replica_id_in_sync_group
     return tf.cast(rid, tf.int32)
 
 
@@ -26,7 +30,6 @@ def cross_replica_concat(tensor):
     produced them. Each replica's loss must then be divided by `num_replicas()`, since the optimizer
     sums the replicas' gradients (SimCLR, Chen et al. 2020, section 2.2 and its TPU code).
     """
-    context = tf.distribute.get_replica_context()
-    if context.num_replicas_in_sync == 1:
+    if num_replicas() == 1:
         return tensor
-    return context.all_gather(tensor, axis=0)
+    return tf.distribute.get_replica_context().all_gather(tensor, axis=0)

@@ -114,7 +114,7 @@ def linear_probe(
     )
     features_tensor = tf.constant(train_features)
     labels_tensor = tf.constant(train_labels)
-    # Shuffling row indices and gathering is ~2x faster than shuffling the rows.
+    # Shuffling row indices and gathering is faster than shuffling whole rows.
     dataset = (
         tf.data.Dataset.range(num_train)
         .shuffle(num_train, seed=seed, reshuffle_each_iteration=True)

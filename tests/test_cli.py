@@ -1,0 +1,132 @@
+"""The `keras-ssl` command end to end on a small real image folder: train, resume, eval, export, preview."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+# Small and fast: a 1/8-width ResNet-18 for 2 epochs on 400 CIFAR-10 images.
+TINY = [
+    "--config.encoder.width_multiplier=0.125",
+    "--config.model.projection_hidden_dims=(64,)",
+    "--config.train.batch_size=64",
+    "--config.train.epochs=2",
+    "--config.train.warmup_epochs=0.5",
+    "--config.eval.linear_epochs=2",
+]
+
+
+def keras_ssl(*args, check=True):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-m", "keras_ssl.cli.main", *args],
+                            capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"keras-ssl {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def small_folder(cifar10_dir, tmp_path_factory):
+    """A copy of 40 train / 10 test images per class of CIFAR-10."""
+    root = tmp_path_factory.mktemp("cifar_small")
+    for split, count in (("train", 40), ("test", 10)):
+        for cls in sorted(os.listdir(os.path.join(cifar10_dir, split))):
+            os.makedirs(root / split / cls)
+            for name in sorted(os.listdir(os.path.join(cifar10_dir, split, cls)))[:count]:
+                shutil.copy(os.path.join(cifar10_dir, split, cls, name), root / split / cls / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(small_folder, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run") / "simclr"
+    args = ["train", f"--config={CONFIGS}/simclr_cifar10.py", f"--workdir={workdir}",
+            f"--config.data.source=folder:{small_folder}", *TINY]
+    first = keras_ssl(*args)
+    return workdir, args, first
+
+
+def test_train_writes_the_workdir(trained):
+    workdir, _, _ = trained
+    for name in ("config.json", "encoder.keras", "history.csv", "checkpoints", "logs"):
+        assert (workdir / name).exists(), name
+    history = (workdir / "history.csv").read_text().strip().splitlines()
+    assert len(history) == 1 + 2  # header + 2 epochs
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["encoder"]["width_multiplier"] == 0.125
+
+
+def test_rerun_resumes_instead_of_restarting(trained):
+    workdir, args, _ = trained
+    before = os.path.getmtime(workdir / "history.csv")
+    again = keras_ssl(*args)
+    # All epochs were done: BackupAndRestore restores epoch 2 of 2, so no epoch runs again.
+    assert "Epoch 1/2" not in again.stdout + again.stderr
+    assert len((workdir / "history.csv").read_text().strip().splitlines()) == 3
+    assert os.path.getmtime(workdir / "history.csv") == before
+
+
+def test_rerun_with_another_config_is_refused(trained):
+    workdir, args, _ = trained
+    result = keras_ssl(*args, "--config.model.temperature=0.2", check=False)
+    assert result.returncode != 0
+    assert "model.temperature" in result.stderr and "another config" in result.stderr
+
+
+def test_eval_and_export(trained, tmp_path):
+    workdir, _, _ = trained
+    keras_ssl("eval", f"--workdir={workdir}")
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    for key in ("knn_top1", "linear_top1", "random_init_knn_top1"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["dataset"]["num_test"] == 100
+
+    out = tmp_path / "encoder"
+    keras_ssl("export", f"--workdir={workdir}", f"--output={out}")
+    assert (out / "saved_model.pb").exists()
+
+
+@pytest.mark.parametrize("recipe", ["simclr_cifar10.py", "rotnet_cifar10.py"])
+def test_preview_writes_a_png(recipe, small_folder, tmp_path):
+    png = tmp_path / "views.png"
+    keras_ssl("preview", f"--config={CONFIGS}/{recipe}", f"--output={png}",
+              f"--config.data.source=folder:{small_folder}", "--num_images=4")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rotnet_trains(small_folder, tmp_path):
+    workdir = tmp_path / "rotnet"
+    keras_ssl("train", f"--config={CONFIGS}/rotnet_cifar10.py", f"--workdir={workdir}",
+              f"--config.data.source=folder:{small_folder}",
+              "--config.encoder.width_multiplier=0.125", "--config.train.batch_size=32",
+              "--config.train.epochs=1", "--config.train.warmup_epochs=0")
+    history = (workdir / "history.csv").read_text().splitlines()
+    assert history[0].split(",")[:3] == ["epoch", "loss", "rotation_accuracy"]
+    loss = float(history[1].split(",")[1])
+    assert np.isfinite(loss)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.train.epoch=3", "epoch"),  # a key that does not exist
+    ("--config.train.optimizer=adam", "train.optimizer"),
+    ("--config.train.batch_size=0", "train.batch_size"),
+    ("--config.augment.blur_probability=1.5", "augment.blur_probability"),
+    ("--config.encoder.depth=20", "encoder.depth"),
+])
+def test_bad_config_is_refused_naming_the_key(override, message, tmp_path):
+    result = keras_ssl("train", f"--config={CONFIGS}/simclr_cifar10.py",
+                       f"--workdir={tmp_path / 'run'}", override, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_unknown_command():
+    result = keras_ssl("fit", check=False)
+    assert result.returncode == 2 and "unknown command" in result.stderr
