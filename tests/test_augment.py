@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 import scipy.ndimage
+import scipy.optimize
 import tensorflow as tf
 
 from keras_ssl.augment import (MultiViewTransform, PaddedCropFlipTransform, RotationTransform,
@@ -88,9 +89,11 @@ def _boxes_from_coordinate_crops(height, width, scale, ratio, count=256, size=16
     return y0, x0, crop_h, crop_w, out
 
 
-@pytest.mark.parametrize("scale", [(0.08, 0.5), (0.08, 1.0)])
-def test_random_resized_crop_boxes_respect_scale_ratio_and_image(scale):
-    height, width, ratio = 48, 64, (3 / 4, 4 / 3)
+@pytest.mark.parametrize("scale,ratio", [((0.08, 0.5), (3 / 4, 4 / 3)), ((0.08, 1.0), (3 / 4, 4 / 3)),
+                                         ((0.08, 0.5), (1.5, 2.0))])
+def test_random_resized_crop_boxes_respect_scale_ratio_and_image(scale, ratio):
+    # ratio is width / height (torchvision's convention); (1.5, 2) tells it from height / width.
+    height, width = 48, 64
     y0, x0, crop_h, crop_w, out = _boxes_from_coordinate_crops(height, width, scale, ratio)
     # The output is an axis-aligned resampling of one box: y constant along rows, x along columns,
     # and both linear (any extrapolated, out-of-image sample would break the ramp).
@@ -110,7 +113,7 @@ def test_random_resized_crop_boxes_respect_scale_ratio_and_image(scale):
     assert np.all(aspect[drawn] >= ratio[0] - tol) and np.all(aspect[drawn] <= ratio[1] + tol)
     # The draws really spread over the ranges (not one box for all).
     assert area.min() < scale[0] + 0.1 and area.max() > scale[1] - 0.1
-    assert aspect.min() < 0.85 and aspect.max() > 1.2
+    assert aspect.min() < ratio[0] + 0.1 and aspect.max() > ratio[1] - 0.2
     assert np.ptp(y0) > 0.5 * (height - crop_h.min()) and np.ptp(x0) > 0.5 * (width - crop_w.min())
 
 
@@ -238,6 +241,22 @@ def test_color_jitter_applies_the_four_operations_in_a_per_image_random_order(mo
         assert low <= sum(o[0] == digit for o in orders) <= high
 
 
+@pytest.mark.parametrize("op,low,high", [("adjust_brightness", 0.2, 1.8), ("adjust_contrast", 0.2, 1.8),
+                                         ("adjust_saturation", 0.2, 1.8), ("adjust_hue", -0.2, 0.2)])
+def test_color_jitter_gives_every_image_its_own_factor(monkeypatch, op, low, high):
+    # Spy on one operation: it outputs the factor it received, the others pass images through. If the
+    # per-slot partitioning routed factors by position in a partition instead of by image, images
+    # would share factors.
+    for name in ["adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue"]:
+        spy = (lambda x, f: x * 0.0 + f) if name == op else (lambda x, f: x)
+        monkeypatch.setattr(color_module, name, spy)
+    out = color_jitter(np.zeros((64, 2, 2, 3), np.float32), SEED, 0.8, 0.8, 0.8, 0.2).numpy()
+    factors = out[:, 0, 0, 0]
+    assert np.all(out == factors[:, None, None, None])
+    assert len(set(factors.tolist())) == 64
+    assert factors.min() >= low and factors.max() <= high and np.ptp(factors) > 0.5 * (high - low)
+
+
 def test_color_jitter_probability():
     images = _batch(200, 8, 8)
     np.testing.assert_array_equal(color_jitter(images, SEED, 0.8, 0.8, 0.8, 0.2, probability=0.0),
@@ -292,6 +311,30 @@ def test_gaussian_blur_sigma_and_application_are_per_image():
     blurred = np.any(half != _batch(1, 16, 16), axis=(1, 2, 3))
     low, high = _binomial_bounds(200, 0.5)
     assert low <= blurred.sum() <= high
+
+
+def test_gaussian_blur_uses_one_drawn_sigma_per_image_for_all_its_channels():
+    sigma_range = (0.5, 2.5)
+    image = _image(32, 32)
+    images = np.repeat(image[None], 8, axis=0).astype(np.float32)
+    out = random_gaussian_blur(images, SEED, probability=1.0, sigma=sigma_range, kernel_size=7)
+    out = out.numpy().astype(np.float64)
+
+    def reference(sigma):
+        return scipy.ndimage.gaussian_filter(image, sigma=(sigma, sigma, 0), mode="mirror",
+                                             radius=(3, 3, 0))
+
+    sigmas = []
+    for blurred in out:
+        # Fit the sigma on channel 0 only, then require all three channels to match it.
+        fit = scipy.optimize.minimize_scalar(
+            lambda s, b=blurred: np.abs(reference(s)[..., 0] - b[..., 0]).max(),
+            bounds=(0.05, 5.0), method="bounded", options={"xatol": 1e-6})
+        np.testing.assert_allclose(blurred, reference(fit.x), atol=2e-5)
+        sigmas.append(fit.x)
+    sigmas = np.array(sigmas)
+    assert np.all(sigmas >= sigma_range[0] - 1e-3) and np.all(sigmas <= sigma_range[1] + 1e-3)
+    assert np.ptp(sigmas) > 0.5
 
 
 def test_gaussian_blur_with_unknown_batch_size_in_a_graph():
@@ -411,6 +454,14 @@ def test_simclr_transform_draws_per_image_and_views_differ():
     assert _distinct(out) == 8
     view1, view2 = MultiViewTransform([SimCLRTransform(24)] * 2)(images, SEED)
     assert all(not np.allclose(a, b) for a, b in zip(view1.numpy(), view2.numpy()))
+
+
+def test_simclr_transform_with_unknown_batch_size_in_a_graph():
+    transform = SimCLRTransform(24, blur_probability=0.5, solarize_probability=0.5)
+    traced = tf.function(transform, input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.uint8),
+                                                     tf.TensorSpec([2], tf.int64)])
+    images = _uint8_batch(5)
+    np.testing.assert_allclose(traced(images, SEED), transform(images, SEED), atol=1e-6)
 
 
 def test_simclr_transform_rejects_bad_ranges():

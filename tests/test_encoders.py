@@ -61,6 +61,14 @@ def test_resnet_full_width_matches_the_reference_architecture(depth, stem, expec
     assert encoder.output_dim == (2048 if depth == 50 else 512)
 
 
+def test_resnet_stem_stride_two_halves_the_cifar_stem():
+    encoder = ResNet18(stem="cifar", stem_stride=2, width_multiplier=0.25, input_shape=(32, 32, 3))
+    maps = encoder.feature_maps(stages=(1,))(np.zeros((1, 32, 32, 3), np.float32))
+    assert tuple(maps.shape) == (1, 16, 16, 16)
+    assert ResNet.from_config(encoder.get_config()).stem_stride == 2
+    assert ResNet18(stem="imagenet", width_multiplier=0.25).stem_stride == 2
+
+
 def test_resnet_any_input_size_by_default():
     encoder = ResNet18(width_multiplier=0.25)
     for side in (16, 40):
@@ -100,6 +108,7 @@ def test_resnet_synchronized_bn_builds_and_serializes():
     (dict(width_multiplier=0.0), "width_multiplier"),
     (dict(input_shape=(32, 32, 1)), "input_shape"),
     (dict(input_shape=(32, 32)), "input_shape"),
+    (dict(stem_stride=3), "stem_stride"),
 ])
 def test_resnet_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

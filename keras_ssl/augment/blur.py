@@ -27,7 +27,7 @@ def random_gaussian_blur(images, seed, probability=0.5, sigma=(0.1, 2.0), kernel
 
     # [B, H, W, C] -> [1, H, W, B * C]
     stacked = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, height, width, -1])
-    stacked = tf.pad(stacked, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    stacked = tf.pad(stacked, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
     kernel_t = tf.transpose(kernels)  # [K, B * C]
     vertical = kernel_t[:, None, :, None]
     horizontal = kernel_t[None, :, :, None]

@@ -52,9 +52,10 @@ def color_jitter(images, seed, brightness, contrast, saturation, hue, probabilit
     images = tf.convert_to_tensor(images, tf.float32)
     batch = tf.shape(images)[0]
     s_b, s_c, s_s, s_h, s_order, s_apply = split_seed(seed, 6)
-    b = _uniform(batch, 1.0 - brightness, 1.0 + brightness, s_b)
-    c = _uniform(batch, 1.0 - contrast, 1.0 + contrast, s_c)
-    s = _uniform(batch, 1.0 - saturation, 1.0 + saturation, s_s)
+    # Factors are clamped at 0 as in SimCLR (strengths above 1.25 would make them negative).
+    b = _uniform(batch, max(0.0, 1.0 - brightness), 1.0 + brightness, s_b)
+    c = _uniform(batch, max(0.0, 1.0 - contrast), 1.0 + contrast, s_c)
+    s = _uniform(batch, max(0.0, 1.0 - saturation), 1.0 + saturation, s_s)
     h = _uniform(batch, -hue, hue, s_h)
     factors = [b, c, s, h]
     ops = [adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue]

@@ -21,7 +21,8 @@ def load_split(config, split, max_examples=None):
 def build_encoder(config):
     e = config.encoder
     size = config.data.image_size
-    return encoders.ResNet(depth=e.depth, stem=e.stem, width_multiplier=e.width_multiplier,
+    return encoders.ResNet(depth=e.depth, stem=e.stem, stem_stride=e.stem_stride,
+                           width_multiplier=e.width_multiplier,
                            synchronized_bn=e.synchronized_bn, input_shape=(size, size, 3),
                            name="encoder")
 

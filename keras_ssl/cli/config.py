@@ -33,7 +33,8 @@ def base_config(method):
         tfds_download=False,  # let TFDS download a dataset that is not prepared
     ))
     c.encoder = ml_collections.ConfigDict(dict(
-        depth=18, stem="cifar", width_multiplier=1.0, synchronized_bn=False))
+        depth=18, stem="cifar", stem_stride=_maybe(None, int), width_multiplier=1.0,
+        synchronized_bn=False))
     if method == "simclr":
         c.model = ml_collections.ConfigDict(dict(
             projection_hidden_dims=(512,), projection_dim=128, temperature=0.5,
@@ -95,6 +96,8 @@ def validate_config(config):
         _positive_int("data.max_train_examples", d.max_train_examples)
     _check(e.depth in (18, 34, 50), "encoder.depth", e.depth, "18, 34 or 50")
     _check(e.stem in ("cifar", "imagenet"), "encoder.stem", e.stem, "'cifar' or 'imagenet'")
+    _check(e.stem_stride in (None, 1, 2), "encoder.stem_stride", e.stem_stride,
+           "1, 2 or None (the stem's default)")
     _positive("encoder.width_multiplier", e.width_multiplier)
     _positive_int("train.batch_size", t.batch_size)
     _positive_int("train.epochs", t.epochs)

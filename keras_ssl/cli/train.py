@@ -30,7 +30,8 @@ def train(config, workdir):
 
     model = builders.build_method(config, builders.build_encoder(config))
     model.compile(optimizer=builders.build_optimizer(config, steps_per_epoch))
-    model.build_from_batch(next(iter(dataset.take(1))))
+    size = config.data.image_size
+    model.build((None, size, size, 3))
 
     callbacks = [
         # Weights, optimizer state and epoch after every epoch; the previous one is kept in case a

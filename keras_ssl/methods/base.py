@@ -34,10 +34,13 @@ class PretrainingMethod(keras.Model):
     def compute_objective(self, data, training):
         raise NotImplementedError
 
-    def build_from_batch(self, data):
-        """Create every weight by running the objective once (inference mode) on a batch."""
-        self.compute_objective(data, training=False)
-        self.built = True
+    def build(self, input_shape):
+        """Create every weight for image batches of `input_shape` ([B, H, W, 3])."""
+        self.encoder.build(input_shape)
+        self.build_heads(self.encoder.compute_output_shape(input_shape))
+
+    def build_heads(self, feature_shape):
+        """Build the method's heads on encoder features of `feature_shape`."""
 
     def train_step(self, data):
         with tf.GradientTape() as tape:

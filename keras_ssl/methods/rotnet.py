@@ -37,6 +37,9 @@ class RotNet(PretrainingMethod):
         self.classifier = MLPHead(self.head_hidden_dims, NUM_ROTATIONS, batch_norm=True,
                                   name="rotation_classifier")
 
+    def build_heads(self, feature_shape):
+        self.classifier.build(feature_shape)
+
     def compute_objective(self, data, training):
         images, labels = data
         logits = self.classifier(self.encoder(images, training=training), training=training)

@@ -46,6 +46,9 @@ class SimCLR(PretrainingMethod):
         self.projector = MLPHead(self.projection_hidden_dims, projection_dim, batch_norm=True,
                                  synchronized_bn=synchronized_bn, name="projector")
 
+    def build_heads(self, feature_shape):
+        self.projector.build(feature_shape)
+
     def compute_objective(self, data, training):
         view1, view2 = data
         features = self.encoder(tf.concat([view1, view2], axis=0), training=training)

@@ -1,15 +1,24 @@
-"""Train a tiny SimCLR for a few steps with `model.fit` on N logical CPU devices; save losses and weights.
+"""Train a tiny SimCLR for 3 steps with `model.fit` on N logical CPU devices; save losses and weights.
 
     python simclr_fit.py --devices 2 --sync-bn 1 --init init.weights.h5 --out result.npz
 
-With `--write-init` the (one-device) run saves its initial weights to `--init`; otherwise it loads
-them, so every run starts from the same weights. The output holds `loss` (the running mean that
-`fit` logs after each step) and `w0, w1, ...` (all model weights after training, in `paths` order).
+`--devices 1` runs without a strategy (the one-device reference). With `--write-init` the run saves
+its initial weights to `--init`; otherwise it loads them, so every run starts from the same weights.
+The output holds `loss` (what `fit` logs after each step: the running mean of the step losses),
+`paths` (the weights' paths) and, in that order, `initial<i>` and `final<i>` (every model weight,
+batch-norm statistics included, before and after training).
 """
 
 import argparse
 
 from common import setup
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ssl.encoders import ResNet18
+from keras_ssl.methods import SimCLR
 
 STEPS = 3
 GLOBAL_BATCH = 8
@@ -26,15 +35,9 @@ def main():
     args = parser.parse_args()
     strategy = setup(args.devices)
 
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_ssl.encoders import ResNet18
-    from keras_ssl.methods import SimCLR
-
     rng = np.random.default_rng(0)
     view1, view2 = rng.random((2, STEPS * GLOBAL_BATCH, *IMAGE_SHAPE), dtype=np.float32)
+    # Global batches; fit splits each over the replicas (experimental_distribute_dataset).
     dataset = tf.data.Dataset.from_tensor_slices((view1, view2)).batch(
         GLOBAL_BATCH, drop_remainder=True)
 
@@ -44,23 +47,23 @@ def main():
                            synchronized_bn=sync)
         model = SimCLR(encoder, synchronized_bn=sync, projection_hidden_dims=(32,),
                        projection_dim=16)
-        model.build_from_batch((view1[:GLOBAL_BATCH], view2[:GLOBAL_BATCH]))
+        model.build((None, *IMAGE_SHAPE))
         if args.write_init:
             model.save_weights(args.init)
         else:
             model.load_weights(args.init)
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), jit_compile=False)
 
+    initial = {f"initial{i}": np.asarray(v) for i, v in enumerate(model.weights)}
     losses = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
-    model.fit(dataset, epochs=1, verbose=0, callbacks=[record])
+    model.fit(dataset, epochs=1, shuffle=False, verbose=0, callbacks=[record])
     if len(losses) != STEPS:
         raise RuntimeError(f"expected {STEPS} steps, fit ran {len(losses)}")
-
-    weights = {f"w{i}": np.asarray(v) for i, v in enumerate(model.weights)}
+    final = {f"final{i}": np.asarray(v) for i, v in enumerate(model.weights)}
     np.savez(args.out, loss=np.array(losses), paths=np.array([v.path for v in model.weights]),
-             **weights)
+             **initial, **final)
 
 
 if __name__ == "__main__":
