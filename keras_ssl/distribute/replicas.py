@@ -2,8 +2,7 @@
 
 Called inside a replica context (a train step run by `model.fit` or `strategy.run`). Outside any
 strategy the default replica context has one replica, so the helpers reduce to the identity; so they
-do in a strategy's cross-replica context (e.g. `model.build_from_batch` inside `strategy.scope()`),
-where the computation sees the whole batch at once.
+do in a strategy's cross-replica context, where the computation sees the whole batch at once.
 """
 
 import tensorflow as tf

@@ -1,4 +1,4 @@
-"""Gradients of NT-Xent on 2 logical CPU devices, correct and with three known bugs put in on purpose.
+"""Gradients of NT-Xent on 2 logical CPU devices: correct, and with three known bugs put in.
 
     python nt_xent_gradients.py --data in.npz --out out.npz
 
@@ -6,8 +6,8 @@
 The output holds, each as [2, N, d] (gradient w.r.t. z1, then z2):
 
 - `one_device`: the gradient of `nt_xent` on the full batch, without a strategy;
-- `replica_<variant>`: inside `strategy.run`, each replica's gradient of its `nt_xent / num_replicas`
-  w.r.t. its own slice, stacked in replica order;
+- `replica_<variant>`: inside `strategy.run`, each replica's gradient of its
+  `nt_xent / num_replicas` w.r.t. its own slice, stacked in replica order;
 - `fit_<variant>`: the summed gradient one `model.fit` step applies to trainable rows holding z1, z2
   (the path through `PretrainingMethod.train_step`), read off an SGD step with learning rate 1.
 

@@ -1,4 +1,4 @@
-"""Train a tiny SimCLR for 3 steps with `model.fit` on N logical CPU devices; save losses and weights.
+"""Train a tiny SimCLR 3 steps with `model.fit` on N logical CPU devices; save losses and weights.
 
     python simclr_fit.py --devices 2 --sync-bn 1 --init init.weights.h5 --out result.npz
 
