@@ -16,7 +16,7 @@ _GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # ITU-R 601-2 luma, as tf.image.rgb_to
 
 def to_grayscale(images):
     """[B, H, W, 3] -> [B, H, W, 1] luma."""
-    return tf.reduce_sum(images * tf.constant(_GREY_WEIGHTS, images.dtype), axis=-1, keepdims=True)
+    return tf.tensordot(images, tf.constant(_GREY_WEIGHTS, images.dtype)[:, None], axes=1)
 
 
 def _uniform(batch, low, high, seed):
@@ -75,8 +75,8 @@ def color_jitter(images, seed, brightness, contrast, saturation, hue, probabilit
 def random_grayscale(images, seed, probability=0.2):
     """Replace each image by its greyscale (3 equal channels) with `probability`."""
     images = tf.convert_to_tensor(images, tf.float32)
-    grey = tf.tile(to_grayscale(images), [1, 1, 1, 3])
-    return select(bernoulli(tf.shape(images)[0], probability, seed), grey, images)
+    # The [B, H, W, 1] luma broadcasts to 3 equal channels.
+    return select(bernoulli(tf.shape(images)[0], probability, seed), to_grayscale(images), images)
 
 
 def color_distortion(images, seed, strength=1.0, jitter_probability=0.8, grayscale_probability=0.2):
