@@ -22,3 +22,8 @@ def bernoulli(batch_size, probability, seed):
 def select(mask, if_true, if_false):
     """Per-image choice between two [B, H, W, C] batches by a [B] mask."""
     return tf.where(mask[:, None, None, None], if_true, if_false)
+
+
+def batch_size(images):
+    """The batch dimension, static when known (keeps shapes static for tf.data and XLA/TPU)."""
+    return images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from keras_ssl.augment._random import bernoulli, select, split_seed
+from keras_ssl.augment._random import batch_size, bernoulli, select, split_seed
 
 
 def random_gaussian_blur(images, seed, probability=0.5, sigma=(0.1, 2.0), kernel_size=None):
@@ -17,7 +17,7 @@ def random_gaussian_blur(images, seed, probability=0.5, sigma=(0.1, 2.0), kernel
     if kernel_size is None:
         kernel_size = max(3, int(0.1 * height) // 2 * 2 + 1)
     radius = kernel_size // 2
-    batch = tf.shape(images)[0]
+    batch = batch_size(images)
     s_sigma, s_apply = split_seed(seed, 2)
     sigmas = tf.random.stateless_uniform([batch], minval=sigma[0], maxval=sigma[1], seed=s_sigma)
     offsets = tf.range(-radius, radius + 1, dtype=tf.float32)

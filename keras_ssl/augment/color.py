@@ -9,7 +9,7 @@ clipped to [0, 1] after each operation as in the SimCLR code.
 
 import tensorflow as tf
 
-from keras_ssl.augment._random import bernoulli, select, split_seed
+from keras_ssl.augment._random import batch_size, bernoulli, select, split_seed
 
 _GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # ITU-R 601-2 luma, as tf.image.rgb_to_grayscale.
 
@@ -50,7 +50,7 @@ def color_jitter(images, seed, brightness, contrast, saturation, hue, probabilit
     `probability`. images: float [B, H, W, 3] in [0, 1].
     """
     images = tf.convert_to_tensor(images, tf.float32)
-    batch = tf.shape(images)[0]
+    batch = batch_size(images)
     s_b, s_c, s_s, s_h, s_order, s_apply = split_seed(seed, 6)
     # Factors are clamped at 0 as in SimCLR (strengths above 1.25 would make them negative).
     b = _uniform(batch, max(0.0, 1.0 - brightness), 1.0 + brightness, s_b)
@@ -76,7 +76,7 @@ def random_grayscale(images, seed, probability=0.2):
     """Replace each image by its greyscale (3 equal channels) with `probability`."""
     images = tf.convert_to_tensor(images, tf.float32)
     # The [B, H, W, 1] luma broadcasts to 3 equal channels.
-    return select(bernoulli(tf.shape(images)[0], probability, seed), to_grayscale(images), images)
+    return select(bernoulli(batch_size(images), probability, seed), to_grayscale(images), images)
 
 
 def color_distortion(images, seed, strength=1.0, jitter_probability=0.8, grayscale_probability=0.2):

@@ -4,7 +4,7 @@ import math
 
 import tensorflow as tf
 
-from keras_ssl.augment._random import split_seed
+from keras_ssl.augment._random import batch_size, split_seed
 
 _ATTEMPTS = 10
 
@@ -25,7 +25,7 @@ def random_resized_crop(images, size, seed, scale=(0.08, 1.0), ratio=(3.0 / 4.0,
     """
     size = (size, size) if isinstance(size, int) else tuple(size)
     images = tf.convert_to_tensor(images, tf.float32)
-    batch = tf.shape(images)[0]
+    batch = batch_size(images)
     height = tf.cast(tf.shape(images)[1], tf.float32)
     width = tf.cast(tf.shape(images)[2], tf.float32)
     s_area, s_ratio, s_y, s_x = split_seed(seed, 4)
@@ -54,7 +54,7 @@ def random_padded_crop(images, padding, seed):
     The standard CIFAR training augmentation (He et al. 2016, section 4.2), used here for RotNet.
     """
     images = tf.convert_to_tensor(images, tf.float32)
-    batch = tf.shape(images)[0]
+    batch = batch_size(images)
     height, width = tf.shape(images)[1], tf.shape(images)[2]
     padded = tf.pad(images, [[0, 0], [padding, padding], [padding, padding], [0, 0]], mode="REFLECT")
     s_y, s_x = split_seed(seed, 2)
@@ -80,5 +80,5 @@ def _crop(images, y0, x0, crop_h, crop_w, size):
         (y0 + crop_h - 1.0) / (height - 1.0),
         (x0 + crop_w - 1.0) / (width - 1.0),
     ], axis=1)
-    box_indices = tf.range(tf.shape(images)[0])
+    box_indices = tf.range(batch_size(images))
     return tf.image.crop_and_resize(images, boxes, box_indices, size, method="bilinear")

@@ -4,6 +4,7 @@ Predicting Image Rotations"): every image in all four rotations 0/90/180/270 deg
 import keras
 import tensorflow as tf
 
+from keras_ssl.augment._random import batch_size
 from keras_ssl.augment.simclr_transform import to_float_images
 
 NUM_ROTATIONS = 4
@@ -24,7 +25,7 @@ def rotate_all(images):
             f"{images.shape}; crop or resize to a square first.")
     rotated = tf.stack([tf.image.rot90(images, k) for k in range(NUM_ROTATIONS)], axis=1)
     rotated = tf.reshape(rotated, [-1, *images.shape[1:]])
-    labels = tf.tile(tf.range(NUM_ROTATIONS, dtype=tf.int32), [tf.shape(images)[0]])
+    labels = tf.tile(tf.range(NUM_ROTATIONS, dtype=tf.int32), [batch_size(images)])
     return rotated, labels
 
 
