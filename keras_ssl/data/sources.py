@@ -4,6 +4,10 @@ A source is named by one value so that configs and the command line can carry it
 
 * ``"tfds:NAME"`` -- a prepared TensorFlow Datasets dataset (downloaded only when asked).
 * ``"folder:/path"`` -- ``/path/<split>/<class>/<image>``, label = class folder name.
+* ``"idx:/path"`` -- MNIST-format IDX files ``/path/{train,t10k}-{images-idx3,labels-idx1}-ubyte``
+  (optionally ``.gz``); split ``"test"`` reads ``t10k``. ``"fashion_mnist:/path"`` is the same with
+  Fashion-MNIST's class names; ``"fashion_mnist:"`` alone reads the Debian package
+  ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``).
 * ``{"train": (images, labels), "test": (images, labels)}`` or ``(images, labels)``
   (the latter is the ``"train"`` split) -- numpy arrays already in memory.
 
@@ -25,17 +29,25 @@ FOLDER_LAYOUT = "<root>/<split>/<class>/<image>"
 ACCEPTED_FORMS = (
     "'tfds:NAME' (a prepared TensorFlow Datasets dataset, e.g. 'tfds:cifar10'), "
     f"'folder:/path' (an image folder laid out as {FOLDER_LAYOUT}), "
+    "'idx:/path' or 'fashion_mnist:/path' (MNIST-format IDX files), "
     "(images, labels) numpy arrays, or a dict {split: (images, labels)}"
 )
 # Decoded images are gathered in chunks of this many; a decode error is then looked for
 # file by file from the failing chunk on.
 _CHUNK = 1024
+# Where the Debian package dataset-fashion-mnist installs the IDX files.
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                         "Sneaker", "Bag", "Ankle boot"]
+# File prefix of each split in the MNIST IDX layout.
+_IDX_SPLITS = {"train": "train", "test": "t10k", "t10k": "t10k"}
 
 
 class Source(NamedTuple):
-    """A parsed source: ``kind`` is ``"tfds"``, ``"folder"`` or ``"arrays"``.
+    """A parsed source: ``kind`` is ``"tfds"``, ``"folder"``, ``"idx"``, ``"fashion_mnist"`` or
+    ``"arrays"``.
 
-    ``location`` is the TFDS name or the folder path (None for arrays); ``arrays``
+    ``location`` is the TFDS name or the folder / IDX directory path (None for arrays); ``arrays``
     maps split name to checked ``(images uint8 [N,H,W,3], labels int32 [N])``.
     """
 
@@ -69,6 +81,12 @@ def parse_source(source):
             if not rest:
                 raise ValueError(f"Source {source!r} has no path; expected e.g. 'folder:/data/cifar10'.")
             return Source("folder", os.path.expanduser(rest))
+        if sep and prefix == "idx":
+            if not rest:
+                raise ValueError(f"Source {source!r} has no path; expected e.g. 'idx:/data/mnist'.")
+            return Source("idx", os.path.expanduser(rest))
+        if sep and prefix == "fashion_mnist":
+            return Source("fashion_mnist", os.path.expanduser(rest or FASHION_MNIST_DIR))
         raise ValueError(f"Unknown source {source!r}; expected one of: {ACCEPTED_FORMS}.")
     if isinstance(source, tuple):
         return Source("arrays", arrays={"train": check_arrays(source, "source")})
@@ -159,12 +177,33 @@ def load_arrays(source, split="train", image_size=None, max_examples=None, data_
     elif parsed.kind == "folder":
         images, labels, class_names = _load_folder(parsed.location, split, size, max_examples)
         where = f"folder {os.path.join(parsed.location, split)}"
+    elif parsed.kind in ("idx", "fashion_mnist"):
+        images, labels, class_names = _load_idx(parsed.location, split, size, max_examples)
+        if parsed.kind == "fashion_mnist":
+            class_names = list(FASHION_MNIST_CLASSES)
+        where = f"IDX files in {parsed.location} split {split!r}"
     else:
         images, labels, class_names = _load_in_memory(parsed.arrays, split, size, max_examples)
         where = f"arrays split {split!r}"
     if len(images) == 0:
         raise ValueError(f"{where} holds no examples.")
     return images, labels, class_names
+
+
+def split_file_names(source, split="train"):
+    """The file paths of an image-folder split, in the order `load_arrays` loads them; else None.
+
+    Lets a subset of a split be named by file (e.g. SimCLR's 1% ImageNet list).
+
+    Example:
+
+    >>> split_file_names("folder:/data/cifar10", "train")[0]  # doctest: +SKIP
+    '/data/cifar10/train/airplane/0001.jpg'
+    """
+    parsed = parse_source(source)
+    if parsed.kind != "folder":
+        return None
+    return _list_folder(parsed.location, split)[0]
 
 
 def is_positive_int(value):
@@ -262,6 +301,45 @@ def _load_tfds(name, split, size, max_examples, data_dir, download):
     names = getattr(label_feature, "names", None)
     class_names = list(names) if names else [str(i) for i in range(int(labels.max(initial=-1)) + 1)]
     return images, labels, class_names
+
+
+def _read_idx(path):
+    """An IDX file (LeCun et al., MNIST) as a numpy array: magic 0 0 <type> <ndim>, sizes, data."""
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic {data[:4]!r}, "
+                         "expected 00 00 08 <ndim>).")
+    ndim = data[3]
+    shape = tuple(int(d) for d in np.frombuffer(data, ">i4", ndim, offset=4))
+    values = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
+    if values.size != int(np.prod(shape)):
+        raise ValueError(f"{path} holds {values.size} values but its header says {shape}; the "
+                         "file is truncated or corrupt.")
+    return values.reshape(shape)
+
+
+def _load_idx(root, split, size, max_examples):
+    if split not in _IDX_SPLITS:
+        raise ValueError(f"IDX source {root} has splits 'train' and 'test', got {split!r}.")
+    arrays = []
+    for kind in ("images-idx3", "labels-idx1"):
+        name = f"{_IDX_SPLITS[split]}-{kind}-ubyte"
+        path = next((os.path.join(root, name + ext) for ext in (".gz", "")
+                     if os.path.isfile(os.path.join(root, name + ext))), None)
+        if path is None:
+            raise ValueError(
+                f"{os.path.join(root, name)}[.gz] not found; an IDX source is a directory with "
+                "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (Fashion-MNIST: "
+                "`apt-get install dataset-fashion-mnist` puts them in "
+                f"{FASHION_MNIST_DIR}).")
+        arrays.append(_read_idx(path))
+    # Grey [N, H, W] -> RGB, and the subset / resize of in-memory arrays.
+    images, labels = check_arrays(tuple(arrays), f"IDX files in {root}")
+    return _load_in_memory({split: (images, labels)}, split, size, max_examples)
 
 
 def _subdirs(path):

@@ -1,13 +1,22 @@
-"""Evaluation protocols for frozen self-supervised encoders.
+"""Evaluation protocols for self-supervised encoders, in process or from an exported SavedModel.
 
 One module per protocol:
 
 - :mod:`~keras_ssl.evaluation.features`: ``extract_features`` runs an encoder in
-  inference mode over uint8 images.
+  inference mode over uint8 images; ``SavedModelEncoder`` wraps a
+  ``keras-ssl export`` SavedModel so every protocol takes it like a Keras encoder.
 - :mod:`~keras_ssl.evaluation.knn`: weighted kNN of Wu et al. 2018,
-  "Unsupervised Feature Learning via Non-Parametric Instance Discrimination".
+  "Unsupervised Feature Learning via Non-Parametric Instance Discrimination",
+  and plain majority kNN.
 - :mod:`~keras_ssl.evaluation.linear_probe`: linear classifier on frozen
   features (Zhang et al. 2016; Chen et al. 2020, SimCLR).
+- :mod:`~keras_ssl.evaluation.mlp_probe`: AMDIM's one-hidden-layer probe.
+- :mod:`~keras_ssl.evaluation.finetune`: SimCLR's fine-tuning, on all labels or
+  on a subset from :mod:`~keras_ssl.evaluation.subsets` (semi-supervised 1% / 10%).
+- :mod:`~keras_ssl.evaluation.retrieval`: cosine nearest neighbours, Recall@k, mAP@k.
+- :mod:`~keras_ssl.evaluation.clustering`: k-means, NMI, ARI, matched accuracy.
+- :mod:`~keras_ssl.evaluation.online_probe`: a linear probe trained during pretraining.
+- :mod:`~keras_ssl.evaluation.report`: report.md and its figures.
 
 Example:
 
@@ -16,8 +25,20 @@ Example:
 ...              num_classes=10, k=200, temperature=0.1)        # doctest: +SKIP
 """
 
-from keras_ssl.evaluation.features import extract_features
+from keras_ssl.evaluation.clustering import (clustering_accuracy, clustering_scores,
+                                             kmeans_clustering)
+from keras_ssl.evaluation.features import SavedModelEncoder, encoder_image_size, extract_features
+from keras_ssl.evaluation.finetune import finetune
 from keras_ssl.evaluation.knn import knn_accuracy, knn_predict, knn_scores
 from keras_ssl.evaluation.linear_probe import linear_probe
+from keras_ssl.evaluation.mlp_probe import mlp_probe
+from keras_ssl.evaluation.online_probe import OnlineLinearProbe
+from keras_ssl.evaluation.retrieval import nearest_neighbours, ranking_metrics, retrieval_metrics
+from keras_ssl.evaluation.subsets import balanced_subset, read_subset_file
 
-__all__ = ["extract_features", "knn_accuracy", "knn_predict", "knn_scores", "linear_probe"]
+__all__ = [
+    "OnlineLinearProbe", "SavedModelEncoder", "balanced_subset", "clustering_accuracy",
+    "clustering_scores", "encoder_image_size", "extract_features", "finetune", "kmeans_clustering",
+    "knn_accuracy", "knn_predict", "knn_scores", "linear_probe", "mlp_probe", "nearest_neighbours",
+    "ranking_metrics", "read_subset_file", "retrieval_metrics",
+]

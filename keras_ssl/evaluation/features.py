@@ -1,12 +1,89 @@
-"""Frozen-encoder feature extraction for the evaluation protocols."""
+"""Frozen-encoder feature extraction for the evaluation protocols, from a Keras encoder or an
+exported SavedModel."""
+
+import os
 
 import numpy as np
 import tensorflow as tf
 
-from keras_ssl.evaluation import _validation
+from keras_ssl.evaluation import _progress, _validation
 
 
-def extract_features(encoder, images, batch_size=512):
+class SavedModelEncoder:
+    """An encoder exported by `keras-ssl export`, used by the protocols with no model code.
+
+    Loads the SavedModel of `keras_ssl.export.export_encoder` with `tf.saved_model.load` and calls
+    its `embed` (inference mode) or `embed_training` (batch statistics, updates the batch-norm
+    moving averages) function: float32 images in [0, 1], `[B, H, W, 3]` -> `[B, D]`. It can stand
+    wherever the protocols take an encoder (`extract_features`, `finetune`); fine-tuning changes
+    the loaded variables in memory, never the files.
+
+    Example:
+
+    >>> encoder = SavedModelEncoder("runs/simclr/export")   # doctest: +SKIP
+    >>> encoder.image_size, encoder.output_dim               # doctest: +SKIP
+    ((32, 32), 128)
+    >>> features = extract_features(encoder, images)        # doctest: +SKIP
+
+    Args:
+        path: the SavedModel directory.
+
+    Raises:
+        ValueError: if `path` holds no SavedModel or one without the exported functions.
+    """
+
+    _FUNCTIONS = ("embed", "embed_training", "trainable_variables", "non_trainable_variables")
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        if not os.path.isfile(os.path.join(self.path, "saved_model.pb")):
+            raise ValueError(
+                f"{self.path} holds no SavedModel (no saved_model.pb); pass the directory written "
+                "by `keras-ssl export`.")
+        self._loaded = tf.saved_model.load(self.path)
+        missing = [name for name in self._FUNCTIONS if not hasattr(self._loaded, name)]
+        if missing or "serving_default" not in self._loaded.signatures:
+            raise ValueError(
+                f"The SavedModel in {self.path} lacks {missing or ['serving_default']}; it was not "
+                "written by `keras-ssl export` (keras_ssl.export.export_encoder). Re-export the "
+                "encoder with it.")
+        serving = self._loaded.signatures["serving_default"]
+        images_spec = serving.structured_input_signature[1]["images"]
+        self.image_size = tuple(int(s) for s in images_spec.shape[1:3])
+        self.output_dim = int(serving.structured_outputs["embeddings"].shape[-1])
+
+    def __call__(self, images, training=False):
+        function = self._loaded.embed_training if training else self._loaded.embed
+        return function(tf.cast(images, tf.float32))
+
+    @property
+    def trainable_variables(self):
+        return list(self._loaded.trainable_variables)
+
+    @property
+    def non_trainable_variables(self):
+        return list(self._loaded.non_trainable_variables)
+
+
+def encoder_image_size(encoder):
+    """The (height, width) an encoder takes, or None when it accepts any size.
+
+    Example:
+
+    >>> import keras
+    >>> encoder_image_size(keras.Sequential([keras.Input((28, 30, 3)),
+    ...                                      keras.layers.GlobalAveragePooling2D()]))
+    (28, 30)
+    """
+    if isinstance(encoder, SavedModelEncoder):
+        return encoder.image_size
+    shape = getattr(encoder, "input_shape", None)
+    if shape is None or len(shape) != 4 or None in shape[1:3]:
+        return None
+    return int(shape[1]), int(shape[2])
+
+
+def extract_features(encoder, images, batch_size=512, verbose=False):
     """Runs ``encoder`` in inference mode over uint8 images and returns its features.
 
     Images are scaled to float32 in [0, 1] (the library's encoder input
@@ -30,13 +107,15 @@ def extract_features(encoder, images, batch_size=512):
             [B, H, W, 3] in [0, 1] to pooled features [B, D].
         images: numpy uint8 array [N, H, W, 3].
         batch_size: images per forward pass.
+        verbose: show a progress bar.
 
     Returns:
         float32 numpy array [N, D].
 
     Raises:
         ValueError: if ``images`` is not a non-empty uint8 [N, H, W, 3] array
-            or the encoder does not return [B, D] features.
+            or not of the encoder's input size, or the encoder does not return [B, D]
+            features.
     """
     batch_size = _validation.check_positive_int("batch_size", batch_size)
     images = np.asarray(images)
@@ -52,6 +131,12 @@ def extract_features(encoder, images, batch_size=512):
         )
     if images.shape[0] == 0:
         raise ValueError("`images` is empty (N=0); need at least one image.")
+    size = encoder_image_size(encoder)
+    if size is not None and tuple(images.shape[1:3]) != size:
+        raise ValueError(
+            f"`images` are {images.shape[1]}x{images.shape[2]} but the encoder takes "
+            f"{size[0]}x{size[1]}; load them at the encoder's size (image_size={size} of "
+            "keras_ssl.data.load_arrays).")
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, *images.shape[1:]], tf.uint8)], autograph=False
@@ -61,6 +146,7 @@ def extract_features(encoder, images, batch_size=512):
 
     # Slicing the numpy array directly avoids copying the whole set into a
     # tf.data pipeline; the forward pass dominates the time anyway.
+    bar = _progress.progbar(len(images), "Extracting features", "image") if verbose else None
     chunks = []
     for start in range(0, len(images), batch_size):
         features = infer(images[start : start + batch_size])
@@ -70,4 +156,6 @@ def extract_features(encoder, images, batch_size=512):
                 f"{features.shape}; add global pooling / flatten to the encoder."
             )
         chunks.append(features.numpy())
+        if bar is not None:
+            bar.update(start + len(chunks[-1]))
     return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)

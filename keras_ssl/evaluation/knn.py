@@ -9,31 +9,11 @@ the largest summed weight is predicted.
 """
 
 import numpy as np
-import tensorflow as tf
 
 from keras_ssl.evaluation import _validation
+from keras_ssl.evaluation.retrieval import nearest_neighbours
 
 WEIGHTINGS = ("exp", "uniform")
-
-
-@tf.function(reduce_retracing=True)
-def _chunk_scores(queries, bank, bank_labels, k, temperature, num_classes, uniform):
-    """Class vote shares [B, C] for one chunk of queries against an L2-normalised bank."""
-    queries = tf.math.l2_normalize(queries, axis=1)
-    sims = tf.matmul(queries, bank, transpose_b=True)
-    top_sims, top_idx = tf.math.top_k(sims, k=k)
-    if uniform:
-        weights = tf.ones_like(top_sims)
-    else:
-        # Shifting by the best similarity cancels in the normalised shares and
-        # keeps exp() finite for small temperatures (exp(1/0.01) overflows float32).
-        weights = tf.exp((top_sims - top_sims[:, :1]) / temperature)
-    # Per-row class sums via one flat segment sum: memory O(B*k), not O(B*k*C).
-    rows = tf.range(tf.shape(queries)[0])[:, None]
-    segments = rows * num_classes + tf.gather(bank_labels, top_idx)
-    votes = tf.math.unsorted_segment_sum(weights, segments, tf.shape(queries)[0] * num_classes)
-    votes = tf.reshape(votes, [-1, num_classes])
-    return votes / tf.reduce_sum(votes, axis=1, keepdims=True)
 
 
 def knn_scores(
@@ -100,21 +80,18 @@ def knn_scores(
             f"pass k <= {num_train}."
         )
 
-    bank = tf.math.l2_normalize(tf.constant(train_features), axis=1)
-    bank_labels = tf.constant(train_labels)
-    chunks = [
-        _chunk_scores(
-            tf.constant(test_features[start : start + batch_size]),
-            bank,
-            bank_labels,
-            tf.constant(k),
-            tf.constant(temperature, tf.float32),
-            tf.constant(num_classes),
-            weighting == "uniform",
-        ).numpy()
-        for start in range(0, len(test_features), batch_size)
-    ]
-    return np.concatenate(chunks, axis=0)
+    sims, neighbours = nearest_neighbours(test_features, train_features, k, batch_size)
+    if weighting == "uniform":
+        weights = np.ones_like(sims, np.float64)
+    else:
+        # Shifting by the best similarity cancels in the normalised shares and
+        # keeps exp() finite for small temperatures (exp(1/0.001) overflows float64).
+        weights = np.exp((sims - sims[:, :1]).astype(np.float64) / temperature)
+    # Per-row class sums via one flat bincount: memory O(M*k), not O(M*k*C).
+    segments = np.arange(len(sims))[:, None] * num_classes + train_labels[neighbours]
+    votes = np.bincount(segments.ravel(), weights.ravel(), minlength=len(sims) * num_classes)
+    votes = votes.reshape(len(sims), num_classes)
+    return (votes / votes.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def knn_predict(

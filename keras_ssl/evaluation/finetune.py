@@ -1,0 +1,157 @@
+"""Fine-tuning evaluation: the whole network trained with labels, on all or some of them.
+
+SimCLR's protocol (Chen et al. 2020, App. B.5): a linear head is put on the
+encoder and both are trained with cross-entropy by SGD with Nesterov momentum
+0.9 and learning rate 0.05 x batch / 256, with no warm-up and no weight decay;
+the only augmentation is a random resized crop with a random left-right flip.
+For semi-supervised evaluation the same is done on a class-balanced 1% or 10% of
+the train labels (see :mod:`keras_ssl.evaluation.subsets`), for 60 and 30 epochs.
+The learning rate follows a cosine decay to zero, as SimCLR's code does.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ssl.augment import random_flip, random_resized_crop
+from keras_ssl.evaluation import _probe, _progress, _validation
+from keras_ssl.evaluation.features import encoder_image_size, extract_features
+
+
+def finetune(encoder, train_images, train_labels, test_images, test_labels, num_classes,
+             subset=None, epochs=30, batch_size=256, learning_rate=None, momentum=0.9,
+             weight_decay=0.0, crop_scale=(0.08, 1.0), seed=0, eval_batch_size=512,
+             verbose=False):
+    """Fine-tunes ``encoder`` with a linear head on labelled train images; reports test accuracy.
+
+    The encoder's weights are changed in place (pass a fresh copy to keep the
+    original): its trainable variables and the head's are updated, and batch-norm
+    layers run in training mode (batch statistics, moving averages updated).
+    Test images are scored unaugmented, with the encoder in inference mode.
+
+    Example:
+
+    >>> encoder = keras.models.load_model("runs/simclr/encoder.keras")      # doctest: +SKIP
+    >>> subset = balanced_subset(train_labels, 0.01, seed=0)                 # doctest: +SKIP
+    >>> finetune(encoder, train_images, train_labels, test_images, test_labels,
+    ...          num_classes=10, subset=subset, epochs=60)["top1"]           # doctest: +SKIP
+
+    Args:
+        encoder: a Keras encoder or a
+            :class:`~keras_ssl.evaluation.SavedModelEncoder`: ``encoder(x, training)``
+            maps float32 [B, H, W, 3] in [0, 1] to [B, D] and has ``trainable_variables``.
+        train_images: uint8 [N, H, W, 3] of the train split.
+        train_labels: int [N].
+        test_images: uint8 [M, H, W, 3].
+        test_labels: int [M].
+        num_classes: number of classes C.
+        subset: indices into the train split of the labelled examples to use
+            (see :mod:`~keras_ssl.evaluation.subsets`); None uses all of them.
+        epochs: passes over the labelled examples.
+        batch_size: examples per SGD step (the last step of an epoch may be smaller).
+        learning_rate: peak learning rate; default SimCLR's 0.05 * batch_size / 256.
+        momentum: Nesterov momentum.
+        weight_decay: decoupled weight decay (SimCLR uses none).
+        crop_scale: area range of the random resized crop.
+        seed: seed of the shuffling and the augmentations.
+        eval_batch_size: images per forward pass when scoring the test split.
+        verbose: show a progress bar over the steps.
+
+    Returns:
+        dict with ``top1`` / ``top5`` test accuracies, ``train_loss`` (mean over the
+        last epoch) and the protocol settings, all plain python values.
+
+    Raises:
+        ValueError: on malformed images / labels / subset or bad settings.
+    """
+    num_classes = _validation.check_positive_int("num_classes", num_classes)
+    epochs = _validation.check_positive_int("epochs", epochs)
+    batch_size = _validation.check_positive_int("batch_size", batch_size)
+    train_images, test_images = np.asarray(train_images), np.asarray(test_images)
+    for name, images in (("train_images", train_images), ("test_images", test_images)):
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"`{name}` must be uint8 [N, H, W, 3], got {images.dtype} "
+                             f"{images.shape}.")
+    train_labels = _validation.check_labels("train_labels", train_labels, len(train_images),
+                                            num_classes)
+    test_labels = _validation.check_labels("test_labels", test_labels, len(test_images),
+                                           num_classes)
+    num_train_split = len(train_images)
+    if subset is not None:
+        subset = np.asarray(subset)
+        if (subset.ndim != 1 or len(subset) == 0 or not np.issubdtype(subset.dtype, np.integer)
+                or subset.min() < 0 or subset.max() >= num_train_split):
+            raise ValueError(f"`subset` must be a non-empty 1-D array of indices into the "
+                             f"{num_train_split} train images, got {subset.dtype} {subset.shape}.")
+        train_images, train_labels = train_images[subset], train_labels[subset]
+    learning_rate = 0.05 * batch_size / 256 if learning_rate is None else float(learning_rate)
+    if not learning_rate > 0:
+        raise ValueError(f"`learning_rate` must be > 0, got {learning_rate!r}.")
+    num_train = len(train_images)
+    steps_per_epoch = -(-num_train // batch_size)
+    size = tuple(train_images.shape[1:3])
+    if encoder_image_size(encoder) not in (None, size):
+        raise ValueError(f"The images are {size[0]}x{size[1]} but the encoder takes "
+                         f"{encoder_image_size(encoder)}; load them at the encoder's size.")
+
+    head = keras.layers.Dense(num_classes, kernel_initializer="zeros", dtype="float32",
+                              name="finetune_head")
+    features = encoder(tf.zeros((1, *size, 3)), training=False)
+    head.build(features.shape)
+    optimizer = keras.optimizers.SGD(
+        keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch),
+        momentum=momentum, nesterov=True, weight_decay=weight_decay or None)
+    variables = list(encoder.trainable_variables) + list(head.trainable_variables)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function(autograph=False, input_signature=[
+        tf.TensorSpec([None, *size, 3], tf.uint8), tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([2], tf.int64)])
+    def train_step(images, labels, step_seed):
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(step_seed, 2))
+        x = random_resized_crop(tf.cast(images, tf.float32) / 255.0, size, crop_seed,
+                                scale=tuple(crop_scale))
+        x = random_flip(x, flip_seed)
+        with tf.GradientTape() as tape:
+            logits = head(tf.cast(encoder(x, training=True), tf.float32))
+            loss = loss_fn(labels, logits)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    bar = (_progress.progbar(epochs * steps_per_epoch, f"Fine-tuning on {num_train} labelled "
+                             f"images for {epochs} epochs", "step", stateful_metrics=["loss"])
+           if verbose else None)
+    for epoch in range(epochs):
+        order = np.random.default_rng([seed, epoch]).permutation(num_train)
+        losses = []
+        for step in range(steps_per_epoch):
+            rows = order[step * batch_size:(step + 1) * batch_size]
+            losses.append(float(train_step(train_images[rows], train_labels[rows],
+                                           tf.constant([seed, epoch * steps_per_epoch + step],
+                                                       tf.int64))))
+            if bar is not None:
+                bar.update(epoch * steps_per_epoch + step + 1, [("loss", losses[-1])])
+
+    test_features = extract_features(encoder, test_images, eval_batch_size)
+    top5_k = min(5, num_classes)
+    ranking = _probe.ranking(head(test_features).numpy(), top5_k)
+    return {
+        "protocol": "finetune",
+        "top1": float(np.mean(ranking[:, 0] == test_labels)),
+        "top5": float(np.mean(np.any(ranking == test_labels[:, None], axis=1))),
+        "top5_k": top5_k,
+        "train_loss": float(np.mean(losses)),
+        "label_fraction": num_train / num_train_split,
+        "num_labelled": int(num_train),
+        "num_train_split": int(num_train_split),
+        "num_test": int(len(test_images)),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "optimizer": f"sgd_nesterov(momentum={momentum})",
+        "schedule": "cosine without warm-up",
+        "weight_decay": float(weight_decay),
+        "augmentation": f"random_resized_crop(scale={tuple(crop_scale)}) + horizontal flip",
+        "seed": int(seed),
+        "num_classes": num_classes,
+    }
