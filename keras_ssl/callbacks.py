@@ -1,9 +1,12 @@
 """Training callbacks that Keras does not ship."""
 
 import math
+import os
+import shutil
 import time
 
 import keras
+import tensorflow as tf
 
 
 class RaiseOnNaN(keras.callbacks.Callback):
@@ -22,17 +25,138 @@ class RaiseOnNaN(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stop training after the batch during which `minutes` have passed since `fit` began."""
+    """Stop training after the batch during which `minutes` have passed since training began.
+
+    The clock starts at the first `fit` the callback sees and keeps running through later ones
+    (a resumed epoch and the epochs after it are two `fit` calls, see `keras_ssl.distribute.fit`).
+    """
 
     def __init__(self, minutes):
         super().__init__()
         self.seconds = 60.0 * minutes
         self.stopped_early = False
+        self._start = None
 
     def on_train_begin(self, logs=None):
-        self._start = time.monotonic()
+        if self._start is None:
+            self._start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
         if time.monotonic() - self._start > self.seconds:
             self.stopped_early = True
             self.model.stop_training = True
+
+
+class TrainingCheckpoint(keras.callbacks.Callback):
+    """Resumable checkpoints: weights, optimizer state (its `iterations` drives the learning-rate
+    schedule), epoch and batch, every `save_every_steps` batches and after every epoch.
+
+    Keras' `BackupAndRestore` restores only the epoch, so a run killed mid-epoch would redo the
+    epoch from its first batch. Here `restore()` returns `(epoch, step)`, the position to go on
+    from; with `keras_ssl.data.pretraining_dataset(..., epochs, initial_epoch, initial_step)` the
+    resumed run then sees the batches and augmentation seeds an uninterrupted run would (the data's
+    randomness is a function of the seed, epoch and step alone, so those are its RNG state).
+
+    Checkpoints are written by `tf.train.CheckpointManager`, which points its `checkpoint` file at
+    a new checkpoint only after all of it is written and keeps the `max_to_keep` latest: a run
+    killed while writing leaves the previous checkpoint the one restored. Under
+    MultiWorkerMirroredStrategy every worker saves (as TF requires), the chief into `directory`,
+    the others into temporary directories that are removed; all restore from `directory`.
+
+    Args:
+        directory: where checkpoints go (`<workdir>/checkpoints` for the CLI).
+        steps_per_epoch: batches per epoch.
+        save_every_steps: also save after every this many batches (None: at epoch ends only).
+        max_to_keep: checkpoints kept.
+
+    Example:
+    ```python
+    checkpoint = keras_ssl.callbacks.TrainingCheckpoint("run/checkpoints", steps, 500)
+    epoch, step = checkpoint.restore(model)  # (0, 0) for a new run; model and optimizer built
+    keras_ssl.distribute.fit(model, dataset_fn, epochs=100, steps_per_epoch=steps,
+                             callbacks=[checkpoint], initial_epoch=epoch, initial_step=step)
+    ```
+    """
+
+    def __init__(self, directory, steps_per_epoch, save_every_steps=None, max_to_keep=2):
+        super().__init__()
+        if save_every_steps is not None and save_every_steps < 1:
+            raise ValueError(f"save_every_steps must be a positive integer or None, got "
+                             f"{save_every_steps!r}.")
+        self.directory = directory
+        self.steps_per_epoch = steps_per_epoch
+        self.save_every_steps = save_every_steps
+        self.max_to_keep = max_to_keep
+        self._checkpoint = None
+        self._resume = (0, 0)
+        self._position = self._saved = (0, 0)
+
+    def _track(self, model):
+        """Create the tf.train.Checkpoint once the model and its optimizer have their variables."""
+        if self._checkpoint is not None:
+            return
+        if model.optimizer is None or not model.optimizer.built:
+            raise ValueError("TrainingCheckpoint needs a compiled model whose optimizer is built: "
+                             "call model.optimizer.build(model.trainable_variables) first (inside "
+                             "the strategy scope).")
+        strategy = model.distribute_strategy
+        self._chief = strategy.extended.should_checkpoint
+        resolver = getattr(strategy, "cluster_resolver", None)
+        worker = resolver.task_id if resolver is not None and resolver.task_id is not None else 0
+        self._write_dir = (self.directory if self._chief
+                           else os.path.join(self.directory, f".worker{worker}-tmp"))
+        # Keras 3 models are not fully tracked by tf.train.Checkpoint's object graph (layers kept
+        # in plain attributes are missed), so the variables are listed explicitly.
+        with tf.init_scope():
+            self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._checkpoint = tf.train.Checkpoint(
+            model=list(model.variables), optimizer=list(model.optimizer.variables),
+            epoch=self._epoch, step=self._step)
+        self._manager = tf.train.CheckpointManager(self._checkpoint, self._write_dir,
+                                                   self.max_to_keep)
+
+    def restore(self, model):
+        """Load the latest checkpoint of `directory` into `model`; return `(epoch, step)` to start
+        from ((0, 0) without a checkpoint). Call before training, with the optimizer built."""
+        self.set_model(model)
+        self._track(model)
+        latest = tf.train.latest_checkpoint(self.directory)
+        self.restored_path = latest
+        if latest is not None:
+            self._checkpoint.restore(latest).assert_consumed()
+            self._resume = (int(self._epoch.numpy()), int(self._step.numpy()))
+        self._position = self._saved = self._resume
+        return self._resume
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # The resumed epoch's batches are numbered from 0 by `fit`; they start at the resumed step.
+        self._offset = self._resume[1] if epoch == self._resume[0] else 0
+        self._position = (epoch, self._offset)
+
+    def on_train_batch_end(self, batch, logs=None):
+        epoch = self._position[0]
+        done = self._offset + batch + 1
+        self._position = (epoch, done)
+        step = epoch * self.steps_per_epoch + done
+        if self.save_every_steps and step % self.save_every_steps == 0 and done < \
+                self.steps_per_epoch:
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._position = (epoch + 1, 0)
+        self._save()
+
+    def on_train_end(self, logs=None):
+        if self._position != self._saved:  # stopped early (e.g. by TimeBudget) mid-epoch
+            self._save()
+
+    def _save(self):
+        self._track(self.model)
+        epoch, step = self._position
+        self._epoch.assign(epoch)
+        self._step.assign(step)
+        self._manager.save(checkpoint_number=epoch * self.steps_per_epoch + step)
+        if not self._chief:
+            shutil.rmtree(self._write_dir, ignore_errors=True)
+        self._saved = self._position

@@ -100,6 +100,16 @@ def test_preview_writes_a_png(recipe, small_folder, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_online_probe_is_logged_per_epoch(small_folder, tmp_path):
+    workdir = tmp_path / "probe"
+    keras_ssl("train", f"--config={CONFIGS}/simclr_cifar10.py", f"--workdir={workdir}",
+              f"--config.data.source=folder:{small_folder}", *TINY, "--config.train.epochs=1",
+              "--config.train.warmup_epochs=0", "--config.eval.online_probe=True")
+    header, row = (workdir / "history.csv").read_text().strip().splitlines()
+    accuracy = float(row.split(",")[header.split(",").index("online_probe_top1")])
+    assert 0.0 <= accuracy <= 1.0
+
+
 def test_rotnet_trains(small_folder, tmp_path):
     workdir = tmp_path / "rotnet"
     keras_ssl("train", f"--config={CONFIGS}/rotnet_cifar10.py", f"--workdir={workdir}",

@@ -18,22 +18,40 @@ def pretraining_dataset(
     split="train",
     seed=0,
     image_size=None,
-    shuffle_buffer=None,
     with_labels=False,
     max_examples=None,
     arrays=None,
     data_dir=None,
+    epochs=None,
+    initial_epoch=0,
+    initial_step=0,
+    input_context=None,
 ):
     """Shuffled, fixed-size batches for pre-training, each with a fresh random seed.
 
     Every batch (of every epoch) is passed to ``transform`` with its own stateless seed
     pair, so augmentations are reproducible for a given ``seed`` yet differ between
-    batches and epochs. Shuffling is redone each epoch, also from ``seed``. The last
+    batches and epochs. Each epoch is a fresh full permutation of the examples. The last
     partial batch is dropped so batch shapes are static.
+
+    Epochs: by default the dataset is one epoch, reshuffled with new seeds each time it is
+    iterated (as ``model.fit(dataset, epochs=...)`` does). With ``epochs`` it holds epochs
+    ``initial_epoch .. epochs - 1`` in one pass, each shuffled and seeded from ``(seed,
+    epoch)`` alone, the first starting at batch ``initial_step``: a run resumed from a
+    checkpoint at ``(epoch, step)`` sees exactly the batches and augmentations an
+    uninterrupted run would. Pass ``steps_per_epoch = num_examples // batch_size`` to ``fit``.
+
+    Replicas: with a ``tf.distribute.InputContext`` (``strategy.distribute_datasets_from_function``
+    passes one) ``batch_size`` is the global batch; the dataset yields per-replica batches for
+    the replicas this input pipeline feeds, one element per replica and step, in replica order.
+    Every pipeline draws the same global permutation and keeps its replicas' slices, so
+    workers see disjoint data whose union is the global batch, and each replica's slice is
+    transformed with its own seed (augmentations differ between replicas even for equal
+    images). Without a context the whole batch is one slice.
 
     Args:
       source: see `keras_ssl.data.parse_source`; ignored when ``arrays`` is given.
-      batch_size: examples per batch; at most the number of examples.
+      batch_size: examples per (global) batch; at most the number of examples.
       transform: ``transform(images, seed) -> anything`` (or
         ``transform(images, labels, seed)`` if ``with_labels``), with uint8 images
         ``[B, H, W, 3]``, int32 labels ``[B]`` and an int64 seed ``[2]`` for
@@ -41,9 +59,10 @@ def pretraining_dataset(
         None yields the uint8 images (and labels if ``with_labels``).
       split, image_size, max_examples, data_dir: passed to `load_arrays`.
       seed: int seed of shuffling and of the per-batch seeds.
-      shuffle_buffer: shuffle buffer size; default the whole dataset (a full shuffle).
       with_labels: also pass labels to ``transform`` (or yield them).
       arrays: already loaded ``(images, labels)``, to avoid decoding a source twice.
+      epochs, initial_epoch, initial_step: a fixed run of epochs, and where to start it.
+      input_context: a ``tf.distribute.InputContext`` (see Replicas above).
 
     Returns:
       A `tf.data.Dataset` of ``transform`` outputs, prefetched.
@@ -55,6 +74,10 @@ def pretraining_dataset(
     ...     return tf.image.stateless_random_flip_left_right(x, seed), x
     >>> ds = pretraining_dataset("folder:/data/cifar10", 256, two_flips)
     >>> view_a, view_b = next(iter(ds))  # float32 [256, 32, 32, 3] each.
+    >>> # Under a strategy, resuming at epoch 3, batch 17 of a 100-epoch run:
+    >>> dist = strategy.distribute_datasets_from_function(lambda ctx: pretraining_dataset(
+    ...     "folder:/data/cifar10", 256, two_flips, epochs=100, initial_epoch=3,
+    ...     initial_step=17, input_context=ctx))
     """
     batch_size = _check_batch_size(batch_size)
     if arrays is None:
@@ -66,24 +89,56 @@ def pretraining_dataset(
             f"batch_size {batch_size} is larger than the {len(images)} examples; no full batch "
             "could be made (the last partial batch is dropped). Use a smaller batch_size."
         )
-    if shuffle_buffer is not None and not is_positive_int(shuffle_buffer):
-        raise ValueError(f"shuffle_buffer must be a positive int or None, got {shuffle_buffer!r}.")
+    steps = len(images) // batch_size
+    if epochs is None:
+        if initial_epoch or initial_step:
+            raise ValueError("initial_epoch and initial_step need epochs (the run's length).")
+        # One epoch per iteration, keyed by a number drawn afresh for each iteration.
+        epoch_keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    else:
+        if not (is_positive_int(epochs) and isinstance(initial_epoch, int)
+                and 0 <= initial_epoch < epochs):
+            raise ValueError(f"need 0 <= initial_epoch < epochs, got initial_epoch="
+                             f"{initial_epoch!r}, epochs={epochs!r}.")
+        if not (isinstance(initial_step, int) and 0 <= initial_step < steps):
+            raise ValueError(f"initial_step must be in [0, {steps}) (batches per epoch), got "
+                             f"{initial_step!r}.")
+        epoch_keys = tf.data.Dataset.range(initial_epoch, epochs)
+
+    context = input_context or tf.distribute.InputContext()
+    replicas = context.num_replicas_in_sync
+    per_replica = context.get_per_replica_batch_size(batch_size)
+    local = replicas // context.num_input_pipelines
+    first = context.input_pipeline_id * local  # this pipeline feeds replicas first .. first+local-1
     images, labels = tf.constant(images), tf.constant(labels)
 
-    # Shuffling indices and gathering whole batches avoids per-example slicing.
-    indices = tf.data.Dataset.range(len(images))
-    indices = indices.shuffle(shuffle_buffer or len(images), seed=seed, reshuffle_each_iteration=True)
-    indices = indices.batch(batch_size, drop_remainder=True)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
+    def epoch_plan(key):
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(key, tf.int64)])
+        order_key, seed_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(images)), seed=order_key)
+        index = tf.reshape(order[:steps * batch_size], [steps, replicas, per_replica])
+        seeds = tf.random.stateless_uniform([steps, replicas, 2], seed=seed_key, minval=None,
+                                            maxval=None, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices(
+            (index[:, first:first + local], seeds[:, first:first + local]))
 
-    def make_batch(index, batch_seed):
-        batch = (tf.gather(images, index),) + ((tf.gather(labels, index),) if with_labels else ())
-        if transform is not None:
-            return transform(*batch, batch_seed)
-        return batch if with_labels else batch[0]
+    def replica_batches(index, batch_seeds):
+        outputs = []
+        for r in range(local):
+            batch = (tf.gather(images, index[r]),) + (
+                (tf.gather(labels, index[r]),) if with_labels else ())
+            if transform is not None:
+                outputs.append(transform(*batch, batch_seeds[r]))
+            else:
+                outputs.append(batch if with_labels else batch[0])
+        return tf.nest.map_structure(lambda *xs: tf.stack(xs), *outputs)
 
-    ds = tf.data.Dataset.zip(indices, seeds)
-    ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    plan = epoch_keys.flat_map(epoch_plan).skip(initial_step)
+    ds = plan.map(replica_batches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.flat_map(lambda *x: tf.data.Dataset.from_tensor_slices(x[0] if len(x) == 1 else x))
+    # flat_map hides the length, which Keras needs for its progress bar and to end epochs cleanly.
+    batches = steps if epochs is None else (epochs - initial_epoch) * steps - initial_step
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches * local))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -1,5 +1,25 @@
-"""Cross-replica machinery shared by every method."""
+"""Distributed training: strategies, cross-replica machinery shared by every method, and a training
+loop that resumes from any batch and works under every strategy."""
 
+from keras_ssl.distribute.loop import fit
 from keras_ssl.distribute.replicas import cross_replica_concat, num_replicas, replica_id
+from keras_ssl.distribute.shuffle import apply_in_sub_batches, local_rows, shuffled_apply
+from keras_ssl.distribute.strategy import (
+    STRATEGIES,
+    create_strategy,
+    per_replica_batch_size,
+    set_virtual_devices,
+    uses_custom_loop,
+)
 
-__all__ = ["cross_replica_concat", "num_replicas", "replica_id"]
+__all__ = [
+    "STRATEGIES",
+    "create_strategy",
+    "cross_replica_concat",
+    "fit",
+    "num_replicas",
+    "per_replica_batch_size",
+    "replica_id",
+    "set_virtual_devices",
+    "uses_custom_loop",
+]

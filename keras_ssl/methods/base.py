@@ -46,12 +46,17 @@ class PretrainingMethod(keras.Model):
         with tf.GradientTape() as tape:
             loss, values = self.compute_objective(data, training=True)
             # Each replica's loss is its share of the global mean and the optimizer sums the replicas'
-            # gradients, so scale by the replica count to get the one-device gradient.
-            scaled_loss = loss / num_replicas()
+            # gradients, so scale by the replica count to get the one-device gradient. Under
+            # mixed_float16 the LossScaleOptimizer also scales it up (and the gradients back down).
+            scaled_loss = self.optimizer.scale_loss(loss / num_replicas())
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
+        self.after_step()
         return self._update_metrics(loss, values)
+
+    def after_step(self):
+        """Runs in the compiled train step after the optimizer update (momentum encoders' EMA)."""
 
     def test_step(self, data):
         loss, values = self.compute_objective(data, training=False)

@@ -1,0 +1,71 @@
+"""Run `keras-ssl train ...` in this process and save the trained model's weights.
+
+    python train_run.py --out weights.npz [--die-in-save N] -- train --config=... --workdir=...
+
+Runs the CLI entry point itself (flags, config validation, `keras_ssl.cli.train.train`); the
+returned model's variables (batch-norm statistics included) go to `--out` as `w<i>`, with `paths`
+and the optimizer's `iterations`. `--die-in-save N` makes the N-th checkpoint write die half-way:
+the new checkpoint's data file is written, then truncated, and the process SIGKILLs itself before
+`tf.train.CheckpointManager` records the checkpoint as the latest.
+"""
+
+import argparse
+import os
+import signal
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+import keras_ssl.cli.train as train_module
+from keras_ssl.cli import main as cli
+
+
+def _dying_save(die_at):
+    original = tf.train.CheckpointManager.save
+    calls = []
+
+    def die(save_path):
+        data = f"{save_path}.data-00000-of-00001"
+        with open(data, "r+b") as f:
+            f.truncate(os.path.getsize(data) // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def save(self, *args, **kwargs):
+        calls.append(None)
+        if len(calls) == die_at:
+            # Write callbacks run before the manager's own one, which records the new checkpoint.
+            kwargs["options"] = tf.train.CheckpointOptions(experimental_write_callbacks=[die])
+        return original(self, *args, **kwargs)
+
+    return save
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--die-in-save", type=int, default=None)
+    parser.add_argument("cli_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
+
+    original_train = train_module.train
+
+    def train_and_save(*a, **kw):
+        model = original_train(*a, **kw)
+        np.savez(args.out, paths=np.array([v.path for v in model.variables]),
+                 iterations=int(model.optimizer.iterations.numpy()),
+                 **{f"w{i}": np.asarray(v) for i, v in enumerate(model.variables)})
+        return model
+
+    patches = [mock.patch.object(train_module, "train", train_and_save)]
+    if args.die_in_save:
+        patches.append(mock.patch.object(tf.train.CheckpointManager, "save",
+                                         _dying_save(args.die_in_save)))
+    for patch in patches:
+        patch.start()
+    cli.run(["keras-ssl", *cli_args])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Fault tolerance of `keras-ssl train`: killed runs resume from their last checkpoint.
+
+Two crashes, each followed by the same command again:
+- SIGKILL mid-epoch (the test stops the process once its latest checkpoint is mid-epoch, then kills
+  it);
+- a crash while a checkpoint is being written (the process truncates the checkpoint's data file
+  and SIGKILLs itself before the checkpoint is recorded as the latest).
+With op determinism on, each resumed run must end with the weights of an uninterrupted run, having
+restored the checkpoint's epoch, batch and optimizer iterations (which drive the learning-rate
+schedule). Every training runs in its own process (`tests/distributed/train_run.py`).
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).resolve().parent / "distributed" / "train_run.py"
+STEPS_PER_EPOCH = 5  # 80 images, batch 16
+EPOCHS = 3
+TOTAL = STEPS_PER_EPOCH * EPOCHS
+ARGS = [
+    f"--config={ROOT / 'configs' / 'simclr_cifar10.py'}",
+    "--config.encoder.width_multiplier=0.125",
+    "--config.model.projection_hidden_dims=(32,)",
+    "--config.train.batch_size=16",
+    f"--config.train.epochs={EPOCHS}",
+    "--config.train.warmup_epochs=1.0",  # the learning rate changes every step
+    "--config.train.optimizer=sgd",
+    "--config.train.checkpoint_every_steps=2",  # saves after steps 2 4 5 6 8 10 12 14 15
+    "--config.train.deterministic=True",
+]
+RESUMING = re.compile(r"resuming from \S*ckpt-(\d+) at epoch (\d+), step (\d+) "
+                      r"\(optimizer iterations (\d+)\)")
+
+
+def _command(out, workdir, source, *extra):
+    return [sys.executable, str(SCRIPT), "--out", str(out), *extra, "--", "train", *ARGS,
+            f"--workdir={workdir}", f"--config.data.source=folder:{source}"]
+
+
+def _env():
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def _run(command):
+    return subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+
+
+def _latest(workdir):
+    """Global step of the checkpoint the `checkpoint` file points at (None before the first)."""
+    state = workdir / "checkpoints" / "checkpoint"
+    if not state.exists():
+        return None
+    match = re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', state.read_text(), re.M)
+    return int(match.group(1)) if match else None
+
+
+def _kill_mid_epoch(command, workdir):
+    """Start `command`; once its latest checkpoint is mid-epoch and past epoch 0, SIGKILL it.
+
+    The process is stopped (SIGSTOP) before the checkpoint is read again, so the kill lands while
+    that checkpoint is still the latest.
+    """
+    process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    killed_at = None
+    while process.poll() is None:
+        step = _latest(workdir)
+        if step is not None and step > STEPS_PER_EPOCH and step % STEPS_PER_EPOCH:
+            os.kill(process.pid, signal.SIGSTOP)
+            step = _latest(workdir)
+            if step % STEPS_PER_EPOCH:
+                os.kill(process.pid, signal.SIGKILL)
+                killed_at = step
+                break
+            os.kill(process.pid, signal.SIGCONT)
+        time.sleep(0.01)
+    stderr = process.communicate(timeout=60)[1]
+    assert killed_at is not None, f"the run ended before it was killed:\n{stderr[-3000:]}"
+    assert process.returncode == -signal.SIGKILL
+    return killed_at
+
+
+@pytest.fixture(scope="module")
+def small_folder(cifar10_dir, tmp_path_factory):
+    """8 train / 2 test CIFAR-10 images per class."""
+    root = tmp_path_factory.mktemp("cifar_tiny")
+    for split, count in (("train", 8), ("test", 2)):
+        for cls in sorted(os.listdir(os.path.join(cifar10_dir, split))):
+            os.makedirs(root / split / cls)
+            for name in sorted(os.listdir(os.path.join(cifar10_dir, split, cls)))[:count]:
+                shutil.copy(os.path.join(cifar10_dir, split, cls, name), root / split / cls / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(small_folder, tmp_path_factory):
+    """The uninterrupted run, and for each crash: its checkpoint state after the crash and the
+    resumed run."""
+    tmp = tmp_path_factory.mktemp("resume")
+    work = {name: tmp / name for name in ("uninterrupted", "sigkill", "dies_in_save")}
+    out = {name: tmp / f"{name}.npz" for name in work}
+
+    def crash_dies_in_save():
+        # The 5th save (after step 8) dies; the 4th (after step 6) stays the latest.
+        crashed = _run(_command(out["dies_in_save"], work["dies_in_save"], small_folder,
+                                "--die-in-save", "5"))
+        return crashed.returncode, _latest(work["dies_in_save"])
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        uninterrupted = pool.submit(
+            _run, _command(out["uninterrupted"], work["uninterrupted"], small_folder))
+        killed_at = pool.submit(_kill_mid_epoch, _command(out["sigkill"], work["sigkill"],
+                                                          small_folder), work["sigkill"])
+        died = pool.submit(crash_dies_in_save)
+        crashes = {"sigkill": killed_at.result(), "dies_in_save": died.result()}
+        partial_files = sorted(os.listdir(work["dies_in_save"] / "checkpoints"))
+        resumed = {name: pool.submit(_run, _command(out[name], work[name], small_folder))
+                   for name in ("sigkill", "dies_in_save")}
+        results = {"uninterrupted": uninterrupted.result(),
+                   **{name: future.result() for name, future in resumed.items()}}
+    for name, process in results.items():
+        assert process.returncode == 0, f"{name} failed:\n{process.stderr[-3000:]}"
+    return {"crashes": crashes, "partial_files": partial_files, "results": results,
+            "weights": {name: np.load(path) for name, path in out.items()}}
+
+
+def _resumed_from(process):
+    match = RESUMING.search(process.stderr)
+    assert match, f"no resume message in:\n{process.stderr[-3000:]}"
+    return tuple(int(g) for g in match.groups())
+
+
+def _max_difference(a, b):
+    np.testing.assert_array_equal(a["paths"], b["paths"])
+    return max(np.abs(a[f"w{i}"] - b[f"w{i}"]).max() for i in range(len(a["paths"])))
+
+
+def test_sigkill_mid_epoch_resumes_from_the_checkpointed_step(runs):
+    killed_at = runs["crashes"]["sigkill"]
+    checkpoint, epoch, step, iterations = _resumed_from(runs["results"]["sigkill"])
+    assert checkpoint == killed_at
+    assert epoch >= 1 and 0 < step < STEPS_PER_EPOCH  # mid-epoch, not an epoch boundary
+    # The optimizer's iteration count (the learning-rate schedule's input) is the checkpoint's.
+    assert iterations == epoch * STEPS_PER_EPOCH + step == checkpoint
+    # The resumed run then ran the remaining steps only: TOTAL - checkpoint of them.
+    assert int(runs["weights"]["sigkill"]["iterations"]) == TOTAL
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(runs):
+    """Measured: bitwise equal weights (BN statistics included)."""
+    reference = runs["weights"]["uninterrupted"]
+    assert int(reference["iterations"]) == TOTAL
+    assert _max_difference(runs["weights"]["sigkill"], reference) == 0
+
+
+def test_crash_while_writing_a_checkpoint_leaves_the_previous_one(runs):
+    returncode, latest = runs["crashes"]["dies_in_save"]
+    assert returncode == -signal.SIGKILL
+    assert latest == 6  # the interrupted checkpoint (step 8) was never recorded
+    assert "ckpt-8.index" in runs["partial_files"]  # though its files were (partly) written
+    assert _resumed_from(runs["results"]["dies_in_save"]) == (6, 1, 1, 6)
+    assert _max_difference(runs["weights"]["dies_in_save"], runs["weights"]["uninterrupted"]) == 0
