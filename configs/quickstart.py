@@ -1,4 +1,4 @@
-"""SimCLR on CIFAR-10 sized for a 2-core CPU: about 11 minutes of pretraining on all 50,000 images.
+"""SimCLR on CIFAR-10 sized for a 2-core CPU: about 8 minutes of pretraining on all 50,000 images.
 
 The paper's recipe (configs/simclr_cifar10.py) needs days on a CPU. This keeps SimCLR's algorithm and
 augmentations and shrinks the compute: a ResNet-18 at 1/4 width whose CIFAR stem has stride 2

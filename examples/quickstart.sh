@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SimCLR on the 50,000 CIFAR-10 training images on a CPU: pretrain (configs/quickstart.py, about
-# 11 minutes on 2 cores), evaluate (kNN, linear probe, random-init kNN), export, print the metrics.
+# 8 minutes on 2 cores), evaluate (kNN, linear probe, random-init kNN), export, print the metrics.
 # Uses ../shared/data/cifar10-jpg.tar.gz when present (unpacked once into .cache/), else TFDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."

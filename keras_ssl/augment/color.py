@@ -79,10 +79,17 @@ def random_grayscale(images, seed, probability=0.2):
     return select(bernoulli(batch_size(images), probability, seed), to_grayscale(images), images)
 
 
-def color_distortion(images, seed, strength=1.0, jitter_probability=0.8, grayscale_probability=0.2):
-    """SimCLR's colour distortion of strength `strength` (the paper's s)."""
+def color_distortion(images, seed, strength=1.0, jitter_probability=0.8, grayscale_probability=0.2,
+                     jitter=None):
+    """SimCLR's colour distortion of strength `strength` (the paper's s).
+
+    `jitter` = (brightness, contrast, saturation, hue) replaces the factors derived from `strength`
+    (0.8 s, 0.8 s, 0.8 s, 0.2 s); BYOL uses (0.4, 0.4, 0.2, 0.1) (Grill et al. 2020, appendix B).
+    """
+    if jitter is None:
+        jitter = (0.8 * strength, 0.8 * strength, 0.8 * strength, 0.2 * strength)
+    brightness, contrast, saturation, hue = jitter
     s_jitter, s_grey = split_seed(seed, 2)
-    images = color_jitter(images, s_jitter, brightness=0.8 * strength, contrast=0.8 * strength,
-                          saturation=0.8 * strength, hue=0.2 * strength,
-                          probability=jitter_probability)
+    images = color_jitter(images, s_jitter, brightness=brightness, contrast=contrast,
+                          saturation=saturation, hue=hue, probability=jitter_probability)
     return random_grayscale(images, s_grey, grayscale_probability)

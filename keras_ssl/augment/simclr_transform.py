@@ -31,6 +31,8 @@ class SimCLRTransform:
         crop_scale, crop_ratio: random resized crop ranges (paper: (0.08, 1), (3/4, 4/3)).
         flip_probability: horizontal flip.
         color_strength: the paper's s (1.0 on ImageNet, 0.5 on CIFAR-10).
+        color_jitter: (brightness, contrast, saturation, hue) instead of the factors derived from
+            `color_strength` (0.8 s, 0.8 s, 0.8 s, 0.2 s); BYOL's are (0.4, 0.4, 0.2, 0.1).
         color_jitter_probability, grayscale_probability: 0.8 and 0.2 in the paper.
         blur_probability: 0.5 on ImageNet; 0 on CIFAR-10 (appendix B.9 leaves blur out at 32x32).
         solarize_probability: 0 for SimCLR (BYOL's second view uses 0.2).
@@ -44,11 +46,18 @@ class SimCLRTransform:
 
     def __init__(self, image_size, crop_scale=(0.08, 1.0), crop_ratio=(3.0 / 4.0, 4.0 / 3.0),
                  flip_probability=0.5, color_strength=1.0, color_jitter_probability=0.8,
-                 grayscale_probability=0.2, blur_probability=0.0, solarize_probability=0.0):
+                 grayscale_probability=0.2, blur_probability=0.0, solarize_probability=0.0,
+                 color_jitter=None):
         if not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {crop_scale!r}.")
         if not 0 < crop_ratio[0] <= crop_ratio[1]:
             raise ValueError(f"crop_ratio must satisfy 0 < min <= max, got {crop_ratio!r}.")
+        if color_jitter is not None:
+            if len(color_jitter) != 4 or min(color_jitter) < 0:
+                raise ValueError("color_jitter must be 4 numbers >= 0 (brightness, contrast, "
+                                 f"saturation, hue), got {color_jitter!r}.")
+            color_jitter = tuple(float(c) for c in color_jitter)
+        self.color_jitter = color_jitter
         self.image_size = int(image_size)
         self.crop_scale = tuple(crop_scale)
         self.crop_ratio = tuple(crop_ratio)
@@ -65,7 +74,7 @@ class SimCLRTransform:
         x = random_resized_crop(x, self.image_size, s_crop, self.crop_scale, self.crop_ratio)
         x = random_flip(x, s_flip, self.flip_probability)
         x = color_distortion(x, s_color, self.color_strength, self.color_jitter_probability,
-                             self.grayscale_probability)
+                             self.grayscale_probability, self.color_jitter)
         if self.blur_probability > 0:
             x = random_gaussian_blur(x, s_blur, self.blur_probability)
         if self.solarize_probability > 0:
@@ -83,6 +92,7 @@ class SimCLRTransform:
             "grayscale_probability": self.grayscale_probability,
             "blur_probability": self.blur_probability,
             "solarize_probability": self.solarize_probability,
+            "color_jitter": self.color_jitter,
         }
 
     @classmethod

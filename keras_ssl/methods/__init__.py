@@ -1,7 +1,9 @@
 """Self-supervised methods: `keras.Model` subclasses trained by `model.fit`."""
 
 from keras_ssl.methods.base import PretrainingMethod
+from keras_ssl.methods.byol import BYOL
+from keras_ssl.methods.mocov2 import MoCoV2
 from keras_ssl.methods.rotnet import RotNet
 from keras_ssl.methods.simclr import SimCLR
 
-__all__ = ["PretrainingMethod", "RotNet", "SimCLR"]
+__all__ = ["BYOL", "MoCoV2", "PretrainingMethod", "RotNet", "SimCLR"]

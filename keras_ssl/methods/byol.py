@@ -1,0 +1,112 @@
+"""BYOL (Grill et al. 2020, "Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning")."""
+
+import keras
+
+from keras_ssl.heads import MLPHead
+from keras_ssl.losses import byol_loss
+from keras_ssl.methods.base import PretrainingMethod
+from keras_ssl.momentum import MomentumNetwork, cosine_momentum
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class BYOL(PretrainingMethod):
+    """BYOL: an online network predicts a slowly moving target network's projection of another view.
+
+    Trained with `model.fit` on a dataset yielding `(view1, view2)` float batches (BYOL's asymmetric
+    pair: `MultiViewTransform` of two `SimCLRTransform`s, blur 1.0 / 0.1, solarize 0.0 / 0.2).
+    Each step (section 3.1):
+
+    - online: encoder f, projector g, predictor q; target: momentum copies of f and g, without
+      gradient (`keras_ssl.momentum.MomentumNetwork`);
+    - loss `byol_loss(q(g(f(v1))), g'(f'(v2))) + byol_loss(q(g(f(v2))), g'(f'(v1)))`, the symmetrised
+      2 - 2 cos (eq. 2), each view through the networks as its own batch as in the paper's code;
+    - after the optimizer step, every target weight (BN moving statistics included) moves to
+      tau_k * target + (1 - tau_k) * online, tau_k = 1 - (1 - tau_base)(cos(pi k / K) + 1) / 2 over
+      the K = `total_steps` steps of training (section 3.2). The step k is a model variable, so
+      a resumed run continues the schedule.
+
+    Projector and predictor are Linear(4096) - BN - ReLU - Linear(256) (section 3.3). Train with
+    LARS excluding batch norm and biases from weight decay and adaptation (`keras_ssl.optim.LARS`'s
+    default). `model(images)` and `model.encoder` are the online encoder, the one to evaluate and
+    export.
+
+    Args:
+        encoder: a Keras model mapping images to features.
+        projection_hidden_dims, projection_dim: the projector (4096, 256).
+        prediction_hidden_dims: the predictor's hidden widths (4096); its output is projection_dim.
+        base_momentum: tau_base (0.996).
+        total_steps: K; None keeps tau at tau_base (no schedule).
+        synchronized_bn: batch norm of the heads over all replicas (BYOL's, as its encoder's).
+
+    Example:
+    ```python
+    model = keras_ssl.methods.BYOL(keras_ssl.encoders.ResNet50(stem="imagenet"),
+                                   total_steps=epochs * steps_per_epoch)
+    model.compile(optimizer=keras_ssl.optim.LARS(schedule, weight_decay=1.5e-6))
+    model.fit(dataset, epochs=epochs)
+    ```
+    """
+
+    metric_names = ("loss", "target_momentum")
+
+    def __init__(self, encoder, projection_hidden_dims=(4096,), projection_dim=256,
+                 prediction_hidden_dims=(4096,), base_momentum=0.996, total_steps=None,
+                 synchronized_bn=False, **kwargs):
+        super().__init__(encoder, **kwargs)
+        if not 0 <= base_momentum <= 1:
+            raise ValueError(f"base_momentum must be in [0, 1], got {base_momentum!r}.")
+        if total_steps is not None and (not isinstance(total_steps, int) or total_steps < 1):
+            raise ValueError(f"total_steps must be a positive integer or None, got "
+                             f"{total_steps!r}.")
+        self.projection_hidden_dims = tuple(projection_hidden_dims)
+        self.projection_dim = projection_dim
+        self.prediction_hidden_dims = tuple(prediction_hidden_dims)
+        self.base_momentum = base_momentum
+        self.total_steps = total_steps
+        self.synchronized_bn = synchronized_bn
+        self.projector = MLPHead(self.projection_hidden_dims, projection_dim, batch_norm=True,
+                                 synchronized_bn=synchronized_bn, name="projector")
+        self.predictor = MLPHead(self.prediction_hidden_dims, projection_dim, batch_norm=True,
+                                 synchronized_bn=synchronized_bn, name="predictor")
+        self.target_network = MomentumNetwork([encoder, self.projector], name="target_network")
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.target_network.build(input_shape)
+
+    def build_heads(self, feature_shape):
+        self.projector.build(feature_shape)
+        self.predictor.build(self.projector.compute_output_shape(feature_shape))
+
+    def target_momentum(self):
+        """tau_k for the current step k."""
+        if self.total_steps is None:
+            return keras.ops.convert_to_tensor(self.base_momentum, "float32")
+        return cosine_momentum(self.target_network.step, self.total_steps, self.base_momentum)
+
+    def _predict(self, images, training):
+        z = self.projector(self.encoder(images, training=training), training=training)
+        return self.predictor(z, training=training)
+
+    def compute_objective(self, data, training):
+        view1, view2 = data
+        if not self.built:
+            self.build(view1.shape)
+        self.target_network.synchronize([self.encoder, self.projector])
+        p1, p2 = self._predict(view1, training), self._predict(view2, training)
+        z1 = self.target_network(view1, training=training)
+        z2 = self.target_network(view2, training=training)
+        loss = byol_loss(p1, z2) + byol_loss(p2, z1)
+        return loss, {"target_momentum": self.target_momentum()}
+
+    def after_step(self):
+        self.target_network.update([self.encoder, self.projector], self.target_momentum())
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(projection_hidden_dims=self.projection_hidden_dims,
+                      projection_dim=self.projection_dim,
+                      prediction_hidden_dims=self.prediction_hidden_dims,
+                      base_momentum=self.base_momentum, total_steps=self.total_steps,
+                      synchronized_bn=self.synchronized_bn)
+        return config
