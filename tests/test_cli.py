@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -32,22 +31,10 @@ def keras_ssl(*args, check=True):
 
 
 @pytest.fixture(scope="module")
-def small_folder(cifar10_dir, tmp_path_factory):
-    """A copy of 40 train / 10 test images per class of CIFAR-10."""
-    root = tmp_path_factory.mktemp("cifar_small")
-    for split, count in (("train", 40), ("test", 10)):
-        for cls in sorted(os.listdir(os.path.join(cifar10_dir, split))):
-            os.makedirs(root / split / cls)
-            for name in sorted(os.listdir(os.path.join(cifar10_dir, split, cls)))[:count]:
-                shutil.copy(os.path.join(cifar10_dir, split, cls, name), root / split / cls / name)
-    return root
-
-
-@pytest.fixture(scope="module")
-def trained(small_folder, tmp_path_factory):
+def trained(small_cifar10, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run") / "simclr"
     args = ["train", f"--config={CONFIGS}/simclr_cifar10.py", f"--workdir={workdir}",
-            f"--config.data.source=folder:{small_folder}", *TINY]
+            f"--config.data.source=folder:{small_cifar10}", *TINY]
     first = keras_ssl(*args)
     return workdir, args, first
 
@@ -93,27 +80,27 @@ def test_eval_and_export(trained, tmp_path):
 
 
 @pytest.mark.parametrize("recipe", ["simclr_cifar10.py", "rotnet_cifar10.py"])
-def test_preview_writes_a_png(recipe, small_folder, tmp_path):
+def test_preview_writes_a_png(recipe, small_cifar10, tmp_path):
     png = tmp_path / "views.png"
     keras_ssl("preview", f"--config={CONFIGS}/{recipe}", f"--output={png}",
-              f"--config.data.source=folder:{small_folder}", "--num_images=4")
+              f"--config.data.source=folder:{small_cifar10}", "--num_images=4")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_online_probe_is_logged_per_epoch(small_folder, tmp_path):
+def test_online_probe_is_logged_per_epoch(small_cifar10, tmp_path):
     workdir = tmp_path / "probe"
     keras_ssl("train", f"--config={CONFIGS}/simclr_cifar10.py", f"--workdir={workdir}",
-              f"--config.data.source=folder:{small_folder}", *TINY, "--config.train.epochs=1",
+              f"--config.data.source=folder:{small_cifar10}", *TINY, "--config.train.epochs=1",
               "--config.train.warmup_epochs=0", "--config.eval.online_probe=True")
     header, row = (workdir / "history.csv").read_text().strip().splitlines()
     accuracy = float(row.split(",")[header.split(",").index("online_probe_top1")])
     assert 0.0 <= accuracy <= 1.0
 
 
-def test_rotnet_trains(small_folder, tmp_path):
+def test_rotnet_trains(small_cifar10, tmp_path):
     workdir = tmp_path / "rotnet"
     keras_ssl("train", f"--config={CONFIGS}/rotnet_cifar10.py", f"--workdir={workdir}",
-              f"--config.data.source=folder:{small_folder}",
+              f"--config.data.source=folder:{small_cifar10}",
               "--config.encoder.width_multiplier=0.125", "--config.train.batch_size=32",
               "--config.train.epochs=1", "--config.train.warmup_epochs=0")
     history = (workdir / "history.csv").read_text().splitlines()

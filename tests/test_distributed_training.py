@@ -10,7 +10,6 @@ training runs in its own process (`tests/distributed/train_run.py`).
 import csv
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -68,22 +67,10 @@ def _free_ports(count):
 
 
 @pytest.fixture(scope="module")
-def small_folder(cifar10_dir, tmp_path_factory):
-    """8 train / 2 test CIFAR-10 images per class."""
-    root = tmp_path_factory.mktemp("cifar_tiny")
-    for split, count in (("train", 8), ("test", 2)):
-        for cls in sorted(os.listdir(os.path.join(cifar10_dir, split))):
-            os.makedirs(root / split / cls)
-            for name in sorted(os.listdir(os.path.join(cifar10_dir, split, cls)))[:count]:
-                shutil.copy(os.path.join(cifar10_dir, split, cls, name), root / split / cls / name)
-    return root
-
-
-@pytest.fixture(scope="module")
-def runs(small_folder, tmp_path_factory):
+def runs(tiny_cifar10, tmp_path_factory):
     """{name: (process, weights .npz, workdir)} for 2 workers and the 2-logical-CPU reference."""
     tmp = tmp_path_factory.mktemp("multi_worker")
-    common = [f"--config={CONFIG}", f"--config.data.source=folder:{small_folder}", *TINY]
+    common = [f"--config={CONFIG}", f"--config.data.source=folder:{tiny_cifar10}", *TINY]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
 
     def worker(index):
@@ -153,9 +140,9 @@ def test_multi_worker_workdir_is_complete_and_written_by_the_chief(runs):
         f'model_checkpoint_path: "ckpt-{STEPS}"')
 
 
-def test_batch_that_does_not_split_over_replicas_is_refused(small_folder, tmp_path):
+def test_batch_that_does_not_split_over_replicas_is_refused(tiny_cifar10, tmp_path):
     result = _cli("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
-                  f"--config.data.source=folder:{small_folder}", "--strategy=mirrored",
+                  f"--config.data.source=folder:{tiny_cifar10}", "--strategy=mirrored",
                   "--virtual_devices=3", *TINY)
     assert result.returncode != 0
     assert "train.batch_size" in result.stderr and "16 does not divide by the 3 replicas" in \

@@ -4,7 +4,6 @@ in float32, and float16 gets loss scaling (Micikevicius et al. 2018, "Mixed Prec
 import csv
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -115,26 +114,14 @@ def test_float16_update_matches_float32_thanks_to_loss_scaling():
     assert ratio < 0.1, ratio
 
 
-@pytest.fixture(scope="module")
-def small_folder(cifar10_dir, tmp_path_factory):
-    """8 train / 2 test CIFAR-10 images per class."""
-    root = tmp_path_factory.mktemp("cifar_tiny")
-    for split, count in (("train", 8), ("test", 2)):
-        for cls in sorted(os.listdir(os.path.join(cifar10_dir, split))):
-            os.makedirs(root / split / cls)
-            for name in sorted(os.listdir(os.path.join(cifar10_dir, split, cls)))[:count]:
-                shutil.copy(os.path.join(cifar10_dir, split, cls, name), root / split / cls / name)
-    return root
-
-
-def test_cli_trains_in_bfloat16_and_float16(small_folder, tmp_path):
+def test_cli_trains_in_bfloat16_and_float16(tiny_cifar10, tmp_path):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
     processes = {}
     for precision in ("bfloat16", "float16"):
         processes[precision] = subprocess.Popen(
             [sys.executable, "-m", "keras_ssl.cli.main", "train",
              f"--config={ROOT / 'configs' / 'simclr_cifar10.py'}",
-             f"--workdir={tmp_path / precision}", f"--config.data.source=folder:{small_folder}",
+             f"--workdir={tmp_path / precision}", f"--config.data.source=folder:{tiny_cifar10}",
              f"--config.mixed_precision={precision}", "--config.encoder.width_multiplier=0.125",
              "--config.model.projection_hidden_dims=(32,)", "--config.train.batch_size=16",
              "--config.train.epochs=1", "--config.train.warmup_epochs=0"],

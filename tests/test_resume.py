@@ -12,7 +12,6 @@ schedule). Every training runs in its own process (`tests/distributed/train_run.
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -94,19 +93,7 @@ def _kill_mid_epoch(command, workdir):
 
 
 @pytest.fixture(scope="module")
-def small_folder(cifar10_dir, tmp_path_factory):
-    """8 train / 2 test CIFAR-10 images per class."""
-    root = tmp_path_factory.mktemp("cifar_tiny")
-    for split, count in (("train", 8), ("test", 2)):
-        for cls in sorted(os.listdir(os.path.join(cifar10_dir, split))):
-            os.makedirs(root / split / cls)
-            for name in sorted(os.listdir(os.path.join(cifar10_dir, split, cls)))[:count]:
-                shutil.copy(os.path.join(cifar10_dir, split, cls, name), root / split / cls / name)
-    return root
-
-
-@pytest.fixture(scope="module")
-def runs(small_folder, tmp_path_factory):
+def runs(tiny_cifar10, tmp_path_factory):
     """The uninterrupted run, and for each crash: its checkpoint state after the crash and the
     resumed run."""
     tmp = tmp_path_factory.mktemp("resume")
@@ -115,19 +102,19 @@ def runs(small_folder, tmp_path_factory):
 
     def crash_dies_in_save():
         # The 5th save (after step 8) dies; the 4th (after step 6) stays the latest.
-        crashed = _run(_command(out["dies_in_save"], work["dies_in_save"], small_folder,
+        crashed = _run(_command(out["dies_in_save"], work["dies_in_save"], tiny_cifar10,
                                 "--die-in-save", "5"))
         return crashed.returncode, _latest(work["dies_in_save"])
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         uninterrupted = pool.submit(
-            _run, _command(out["uninterrupted"], work["uninterrupted"], small_folder))
+            _run, _command(out["uninterrupted"], work["uninterrupted"], tiny_cifar10))
         killed_at = pool.submit(_kill_mid_epoch, _command(out["sigkill"], work["sigkill"],
-                                                          small_folder), work["sigkill"])
+                                                          tiny_cifar10), work["sigkill"])
         died = pool.submit(crash_dies_in_save)
         crashes = {"sigkill": killed_at.result(), "dies_in_save": died.result()}
         partial_files = sorted(os.listdir(work["dies_in_save"] / "checkpoints"))
-        resumed = {name: pool.submit(_run, _command(out[name], work[name], small_folder))
+        resumed = {name: pool.submit(_run, _command(out[name], work[name], tiny_cifar10))
                    for name in ("sigkill", "dies_in_save")}
         results = {"uninterrupted": uninterrupted.result(),
                    **{name: future.result() for name, future in resumed.items()}}
