@@ -5,6 +5,7 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.augment._random import batch_size
+from keras_ssl.augment.crop import full_window
 from keras_ssl.augment.simclr_transform import to_float_images
 
 NUM_ROTATIONS = 4
@@ -34,6 +35,12 @@ class RotationTransform:
     """Augment with `base` (e.g. `PaddedCropFlipTransform`), then `rotate_all`.
 
     `transform(images_uint8 [B, S, S, 3], seed) -> (float32 [4B, S, S, 3], labels int32 [4B])`.
+    Streaming uses the base's crop stage (the whole image without a base).
+
+    Example:
+    ```python
+    images, labels = RotationTransform(PaddedCropFlipTransform())(images_uint8, seed)
+    ```
     """
 
     def __init__(self, base=None):
@@ -42,6 +49,16 @@ class RotationTransform:
     def __call__(self, images, seed):
         x = self.base(images, seed) if self.base is not None else to_float_images(images)
         return rotate_all(x)
+
+    def crop_windows(self, height, width, seed):
+        return (self.base.crop_windows(height, width, seed) if self.base is not None
+                else full_window(height, width)[None])
+
+    def crop_sizes(self, image_size=None):
+        return self.base.crop_sizes(image_size) if self.base is not None else [image_size]
+
+    def augment_crops(self, crops, seed):
+        return rotate_all(self.base.augment_crops(crops, seed) if self.base is not None else crops[0])
 
     def get_config(self):
         return {"base": keras.saving.serialize_keras_object(self.base) if self.base else None}

@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras_ssl.augment._random import split_seed
 from keras_ssl.augment.blur import random_gaussian_blur
 from keras_ssl.augment.color import color_distortion
-from keras_ssl.augment.crop import random_resized_crop
+from keras_ssl.augment.crop import random_resized_crop, sample_crop_window
 from keras_ssl.augment.flip import random_flip
 from keras_ssl.augment.solarize import random_solarize
 
@@ -37,10 +37,16 @@ class SimCLRTransform:
         blur_probability: 0.5 on ImageNet; 0 on CIFAR-10 (appendix B.9 leaves blur out at 32x32).
         solarize_probability: 0 for SimCLR (BYOL's second view uses 0.2).
 
+    Streaming (`keras_ssl.data.streaming_pretraining_dataset`) runs it in two stages: per image,
+    `crop_windows` draws the crop box on the original image, which is cut and resized to
+    `image_size`; per batch, `augment_crops` does the rest (flip, colour, blur, solarize) with the
+    seeds `__call__` would use.
+
     Example:
     ```python
     transform = keras_ssl.augment.SimCLRTransform(image_size=32, color_strength=0.5)
     view = transform(images_uint8, seed=tf.constant([1, 2]))
+    window = transform.crop_windows(480, 640, seed=tf.constant([3, 4]))  # int32 [1, 4]
     ```
     """
 
@@ -69,9 +75,25 @@ class SimCLRTransform:
         self.solarize_probability = solarize_probability
 
     def __call__(self, images, seed):
-        s_crop, s_flip, s_color, s_blur, s_solarize = split_seed(seed, 5)
+        s_crop, *seeds = split_seed(seed, 5)
         x = to_float_images(images)
         x = random_resized_crop(x, self.image_size, s_crop, self.crop_scale, self.crop_ratio)
+        return self._after_crop(x, *seeds)
+
+    def crop_windows(self, height, width, seed):
+        """The crop box on an image of `height` x `width`: int32 [1, 4] (y0, x0, h, w)."""
+        return sample_crop_window(height, width, seed, self.crop_scale, self.crop_ratio)[None]
+
+    def crop_sizes(self, image_size=None):
+        """Each crop's output (height, width): the transform's own `image_size`."""
+        return [(self.image_size, self.image_size)]
+
+    def augment_crops(self, crops, seed):
+        """The stages after the crop, on `[float32 [B, S, S, 3] in [0, 1]]` (one crop per image)."""
+        (x,) = crops
+        return self._after_crop(x, *split_seed(seed, 5)[1:])
+
+    def _after_crop(self, x, s_flip, s_color, s_blur, s_solarize):
         x = random_flip(x, s_flip, self.flip_probability)
         x = color_distortion(x, s_color, self.color_strength, self.color_jitter_probability,
                              self.grayscale_probability, self.color_jitter)
