@@ -19,7 +19,7 @@ from absl import logging
 
 from keras_ssl import evaluation
 from keras_ssl.cli import builders
-from keras_ssl.cli.config import base_config
+from keras_ssl.cli.config import eval_config
 from keras_ssl.cli.workdir import Workdir
 from keras_ssl.data import load_arrays
 from keras_ssl.data.sources import split_file_names
@@ -118,7 +118,7 @@ def evaluate(workdir=None, options=None):
                          "SavedModel directory from `keras-ssl export`).")
     wd = Workdir(workdir) if workdir else None
     config = wd.load_config() if wd else None
-    ev = (config or base_config("simclr")).eval
+    ev = config.eval if config else eval_config()
     seed = config.seed if config else 0
     # A fresh copy for each fine-tuning run, which changes the weights it is given.
     if options.encoder:

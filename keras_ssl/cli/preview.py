@@ -10,18 +10,24 @@ import tensorflow as tf  # noqa: E402
 from keras_ssl.cli import builders  # noqa: E402
 
 
+def _label_of(outputs, j, k):
+    """The title suffix naming the self-label of the j-th of k images made from each input."""
+    labels = [t for t in tf.nest.flatten(outputs) if t.shape.rank == 1]
+    return f" (label {int(labels[0][j])})" if labels and k > 1 else ""
+
+
 def preview(config, output, num_images=8):
     images, _, _ = builders.load_split(config, config.data.train_split, num_images)
-    views = builders.build_transform(config)(images, tf.constant([config.seed, 0], tf.int64))
-    if config.method == "rotnet":
-        rotated, labels = views
-        columns = [rotated[k::4].numpy() for k in range(4)]
-        titles = [f"rotation {90 * int(labels[k])}" for k in range(4)]
-    else:
-        columns = [v.numpy() for v in views]
-        titles = [f"view {i + 1}" for i in range(len(columns))]
-    columns = [images / 255.0] + columns
-    titles = ["original"] + titles
+    outputs = builders.build_transform(config)(images, tf.constant([config.seed, 0], tf.int64))
+    columns, titles = [images / 255.0], ["original"]
+    for tensor in tf.nest.flatten(outputs):
+        if tensor.shape.rank != 4:  # self-labels are shown in the titles
+            continue
+        # A transform that makes k images of each (RotNet's rotations) lays them out image by image.
+        k = tensor.shape[0] // len(images)
+        for j in range(k):
+            columns.append(tensor[j::k].numpy())
+            titles.append(f"view {len(titles)}" + _label_of(outputs, j, k))
     fig, axes = plt.subplots(len(images), len(columns), squeeze=False,
                              figsize=(1.4 * len(columns), 1.4 * len(images)))
     for col, (column, title) in enumerate(zip(columns, titles)):
@@ -32,7 +38,7 @@ def preview(config, output, num_images=8):
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(title, fontsize=8)
-    fig.suptitle(f"{config.method} augmentation, seed {config.seed}", fontsize=9)
+    fig.suptitle(f"{config.method} views, seed {config.seed}", fontsize=9)
     fig.tight_layout()
     fig.savefig(output, dpi=100)
     plt.close(fig)

@@ -1,9 +1,13 @@
-"""Self-supervised methods: `keras.Model` subclasses trained by `model.fit`."""
+"""Self-supervised methods: `keras.Model` subclasses trained by `model.fit`.
 
+Importing this package registers every method (`keras_ssl.methods.registry`).
+"""
+
+from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 from keras_ssl.methods.byol import BYOL
 from keras_ssl.methods.mocov2 import MoCoV2
 from keras_ssl.methods.rotnet import RotNet
 from keras_ssl.methods.simclr import SimCLR
 
-__all__ = ["BYOL", "MoCoV2", "PretrainingMethod", "RotNet", "SimCLR"]
+__all__ = ["BYOL", "MoCoV2", "PretrainingMethod", "RotNet", "SimCLR", "registry"]

@@ -1,7 +1,8 @@
 """What every pretraining method shares: the optimisation step and its cross-replica scaling.
 
 A method implements `compute_objective(data, training)` -> (loss, {metric: value}); the base class
-turns it into `train_step` / `test_step` for `model.fit` and `strategy.run`.
+turns it into `train_step` / `test_step` for `model.fit` and `strategy.run`. The first element of a
+batch is a batch of images (a view), from which the model is built on its first step.
 """
 
 import keras
@@ -42,7 +43,14 @@ class PretrainingMethod(keras.Model):
     def build_heads(self, feature_shape):
         """Build the method's heads on encoder features of `feature_shape`."""
 
+    def _build_from(self, data):
+        # fit() does not build a subclassed model; build it here, before any head is called, so
+        # that every weight is created by build() and model(images) / save() work after fit.
+        if not self.built:
+            self.build(tf.nest.flatten(data)[0].shape)
+
     def train_step(self, data):
+        self._build_from(data)
         with tf.GradientTape() as tape:
             loss, values = self.compute_objective(data, training=True)
             # Each replica's loss is its share of the global mean and the optimizer sums the replicas'
@@ -59,6 +67,7 @@ class PretrainingMethod(keras.Model):
         """Runs in the compiled train step after the optimizer update (momentum encoders' EMA)."""
 
     def test_step(self, data):
+        self._build_from(data)
         loss, values = self.compute_objective(data, training=False)
         return self._update_metrics(loss, values)
 

@@ -2,8 +2,10 @@
 
 import keras
 
+from keras_ssl import augment, config_checks
 from keras_ssl.heads import MLPHead
 from keras_ssl.losses import byol_loss
+from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 from keras_ssl.momentum import MomentumNetwork, cosine_momentum
 
@@ -90,8 +92,6 @@ class BYOL(PretrainingMethod):
 
     def compute_objective(self, data, training):
         view1, view2 = data
-        if not self.built:
-            self.build(view1.shape)
         self.target_network.synchronize([self.encoder, self.projector])
         p1, p2 = self._predict(view1, training), self._predict(view2, training)
         z1 = self.target_network(view1, training=training)
@@ -110,3 +110,53 @@ class BYOL(PretrainingMethod):
                       base_momentum=self.base_momentum, total_steps=self.total_steps,
                       synchronized_bn=self.synchronized_bn)
         return config
+
+
+def byol_views(config):
+    """BYOL's asymmetric pair (appendix B, table 6): the views differ in blur and solarize."""
+    a = config.augment
+    shared = dict(crop_scale=tuple(a.crop_scale), crop_ratio=tuple(a.crop_ratio),
+                  flip_probability=a.flip_probability, color_jitter=tuple(a.color_jitter),
+                  color_jitter_probability=a.color_jitter_probability,
+                  grayscale_probability=a.grayscale_probability)
+    return augment.MultiViewTransform([
+        augment.SimCLRTransform(config.data.image_size, blur_probability=blur,
+                                solarize_probability=solarize, **shared)
+        for blur, solarize in zip(a.blur_probabilities, a.solarize_probabilities)])
+
+
+def _checks(config):
+    m, a = config.model, config.augment
+    config_checks.positive_int("model.projection_dim", m.projection_dim)
+    config_checks.crop_scale("augment.crop_scale", a.crop_scale)
+    config_checks.check(0 <= m.base_momentum <= 1, "model.base_momentum", m.base_momentum,
+                        "a number in [0, 1]")
+    config_checks.same_synchronized_bn(config)
+    config_checks.check(len(a.color_jitter) == 4 and min(a.color_jitter) >= 0,
+                        "augment.color_jitter", a.color_jitter,
+                        "4 numbers >= 0: (brightness, contrast, saturation, hue)")
+    for key in ("blur_probabilities", "solarize_probabilities"):
+        values = a[key]
+        config_checks.check(
+            len(values) == 2 and all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values),
+            f"augment.{key}", values, "two numbers in [0, 1], one per view")
+
+
+def _run_arguments(config, steps_per_epoch):
+    """The target momentum's cosine schedule runs over the whole run (section 3.2)."""
+    if steps_per_epoch is None:
+        raise ValueError("byol's target momentum follows a cosine schedule over the whole run: "
+                         "pass steps_per_epoch.")
+    return {"total_steps": config.train.epochs * steps_per_epoch}
+
+
+registry.register(
+    "byol", BYOL,
+    # Section 3.3 and appendix B.
+    model=dict(projection_hidden_dims=(4096,), projection_dim=256, prediction_hidden_dims=(4096,),
+               base_momentum=0.996, synchronized_bn=False),
+    augment=dict(crop_scale=(0.08, 1.0), crop_ratio=(3.0 / 4.0, 4.0 / 3.0), flip_probability=0.5,
+                 color_jitter=(0.4, 0.4, 0.2, 0.1), color_jitter_probability=0.8,
+                 grayscale_probability=0.2, blur_probabilities=(1.0, 0.1),
+                 solarize_probabilities=(0.0, 0.2)),
+    views=byol_views, checks=_checks, run_arguments=_run_arguments)

@@ -5,10 +5,12 @@ Learning" (MLP head, stronger augmentation with blur, temperature 0.2, cosine le
 import keras
 import tensorflow as tf
 
+from keras_ssl import augment, config_checks
 from keras_ssl.distribute import (apply_in_sub_batches, cross_replica_concat, local_rows,
                                   shuffled_apply)
 from keras_ssl.heads import MLPHead
 from keras_ssl.losses import info_nce
+from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 from keras_ssl.momentum import MomentumNetwork
 from keras_ssl.queue import FeatureQueue
@@ -100,8 +102,6 @@ class MoCoV2(PretrainingMethod):
 
     def compute_objective(self, data, training):
         query_view, key_view = data
-        if not self.built:
-            self.build(query_view.shape)
         online = [self.encoder, self.projector]
         self.key_network.synchronize(online)
         queries = apply_in_sub_batches(lambda x: self._query(x, training), query_view,
@@ -133,3 +133,42 @@ class MoCoV2(PretrainingMethod):
                       queue_size=self.queue_size, momentum=self.momentum,
                       shuffle_bn=self.shuffle_bn, bn_splits=self.bn_splits)
         return config
+
+
+def mocov2_views(config):
+    """A query and a key view, both MoCo v2's augmentation (SimCLR's, with blur; Chen et al. 2020)."""
+    view = augment.SimCLRTransform(config.data.image_size, **config.augment)
+    return augment.MultiViewTransform([view, view])
+
+
+def _checks(config):
+    m, a, t = config.model, config.augment, config.train
+    config_checks.positive_int("model.projection_dim", m.projection_dim)
+    config_checks.crop_scale("augment.crop_scale", a.crop_scale)
+    config_checks.positive("model.temperature", m.temperature)
+    config_checks.check(0 <= m.momentum <= 1, "model.momentum", m.momentum, "a number in [0, 1]")
+    config_checks.positive_int("model.queue_size", m.queue_size)
+    config_checks.check(m.queue_size >= t.batch_size, "model.queue_size", m.queue_size,
+                        f"at least train.batch_size ({t.batch_size}): every step enqueues the keys "
+                        "of the whole global batch")
+    config_checks.positive_int("model.bn_splits", m.bn_splits)
+    config_checks.check(t.batch_size % m.bn_splits == 0, "model.bn_splits", m.bn_splits,
+                        f"a divisor of the per-replica batch (train.batch_size={t.batch_size})")
+    config_checks.boolean("model.shuffle_bn", m.shuffle_bn)
+    config_checks.check(
+        not (m.shuffle_bn and config.encoder.synchronized_bn), "model.shuffle_bn", m.shuffle_bn,
+        "False with encoder.synchronized_bn=True: shuffle BN and synchronized BN are alternatives "
+        "(global statistics leave nothing to shuffle)")
+    config_checks.check(a.color_strength >= 0, "augment.color_strength", a.color_strength,
+                        "a number >= 0")
+
+
+registry.register(
+    "mocov2", MoCoV2,
+    # He et al. 2020 / Chen et al. 2020 ("Improved baselines") on ImageNet.
+    model=dict(projection_hidden_dims=(2048,), projection_dim=128, temperature=0.2,
+               queue_size=65536, momentum=0.999, shuffle_bn=True, bn_splits=1),
+    augment=dict(crop_scale=(0.2, 1.0), crop_ratio=(3.0 / 4.0, 4.0 / 3.0), flip_probability=0.5,
+                 color_strength=0.5, color_jitter_probability=0.8, grayscale_probability=0.2,
+                 blur_probability=0.5, solarize_probability=0.0),
+    views=mocov2_views, checks=_checks)

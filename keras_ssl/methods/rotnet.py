@@ -3,8 +3,10 @@
 import keras
 import tensorflow as tf
 
+from keras_ssl import augment, config_checks
 from keras_ssl.augment import NUM_ROTATIONS
 from keras_ssl.heads import MLPHead
+from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 
 
@@ -53,3 +55,21 @@ class RotNet(PretrainingMethod):
         config = super().get_config()
         config.update(head_hidden_dims=self.head_hidden_dims)
         return config
+
+
+def rotnet_views(config):
+    """Each image padded-cropped and flipped, then in all four rotations (section 2.2)."""
+    return augment.RotationTransform(augment.PaddedCropFlipTransform(**config.augment))
+
+
+def _checks(config):
+    config_checks.check(isinstance(config.augment.padding, int) and config.augment.padding >= 0,
+                        "augment.padding", config.augment.padding, "an integer >= 0")
+
+
+registry.register(
+    "rotnet", RotNet,
+    model=dict(head_hidden_dims=()),
+    # The standard CIFAR augmentation (He et al. 2016): 4-pixel padded crop and flip.
+    augment=dict(padding=4, flip_probability=0.5),
+    views=rotnet_views, checks=_checks)

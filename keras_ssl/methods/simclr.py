@@ -3,8 +3,10 @@
 import keras
 import tensorflow as tf
 
+from keras_ssl import augment, config_checks
 from keras_ssl.heads import MLPHead
 from keras_ssl.losses import nt_xent
+from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 
 
@@ -62,3 +64,30 @@ class SimCLR(PretrainingMethod):
                       projection_dim=self.projection_dim, temperature=self.temperature,
                       synchronized_bn=self.synchronized_bn)
         return config
+
+
+def simclr_views(config):
+    """Two views, each SimCLR's augmentation with the `augment` section's parameters."""
+    view = augment.SimCLRTransform(config.data.image_size, **config.augment)
+    return augment.MultiViewTransform([view, view])
+
+
+def _checks(config):
+    config_checks.positive("model.temperature", config.model.temperature)
+    config_checks.positive_int("model.projection_dim", config.model.projection_dim)
+    config_checks.check(config.augment.color_strength >= 0, "augment.color_strength",
+                        config.augment.color_strength, "a number >= 0")
+    config_checks.crop_scale("augment.crop_scale", config.augment.crop_scale)
+    config_checks.same_synchronized_bn(config)
+
+
+registry.register(
+    "simclr", SimCLR,
+    # g is one hidden layer as wide as f's output (512 for a ResNet-18) and 128 out (section 4.2).
+    model=dict(projection_hidden_dims=(512,), projection_dim=128, temperature=0.5,
+               synchronized_bn=False),
+    # Section 3 and appendix A: crop (0.08, 1), colour strength 1, jitter 0.8, grey 0.2, blur 0.5.
+    augment=dict(crop_scale=(0.08, 1.0), crop_ratio=(3.0 / 4.0, 4.0 / 3.0), flip_probability=0.5,
+                 color_strength=1.0, color_jitter_probability=0.8, grayscale_probability=0.2,
+                 blur_probability=0.5, solarize_probability=0.0),
+    views=simclr_views, checks=_checks)

@@ -1,0 +1,95 @@
+"""The method registry: every method says, in its own module, what the command line needs of it.
+
+A method module ends with one `register` call naming its class, the default `model` and `augment`
+config sections (the paper's values), how its training views are made from a config, and any checks
+or run-dependent arguments of its own. `keras-ssl`, its configs and the test over all methods find a
+method here by name, so adding a method touches nothing central.
+
+Example:
+```python
+from keras_ssl.methods import registry
+
+spec = registry.get("simclr")
+spec.method_class        # keras_ssl.methods.SimCLR
+spec.default_model()     # {'projection_hidden_dims': (512,), 'temperature': 0.5, ...}
+registry.names()         # ['byol', 'mocov2', 'rotnet', 'simclr']
+```
+"""
+
+import copy
+import dataclasses
+from typing import Callable
+
+_REGISTRY = {}
+
+
+def _no_checks(config):
+    del config
+
+
+def _no_run_arguments(config, steps_per_epoch):
+    del config, steps_per_epoch
+    return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    """What a method registers.
+
+    Attributes:
+        name: the config's `method` value, e.g. "simclr".
+        method_class: the `keras.Model` subclass; built as `method_class(encoder, **config.model,
+            **run_arguments(config, steps_per_epoch))`.
+        model: default `config.model` section, the constructor's keyword arguments.
+        augment: default `config.augment` section, read by `views`.
+        views: `views(config) -> transform(images uint8 [B, H, W, 3], seed) -> what the method's
+            train_step takes`.
+        checks: `checks(config)` raises ValueError naming the key of a bad value (see
+            `keras_ssl.config_checks`); the shared sections are checked by the CLI.
+        run_arguments: `run_arguments(config, steps_per_epoch) -> dict` of constructor arguments
+            that depend on the run rather than the recipe (BYOL's total steps).
+    """
+
+    name: str
+    method_class: type
+    model: dict
+    augment: dict
+    views: Callable
+    checks: Callable = _no_checks
+    run_arguments: Callable = _no_run_arguments
+
+    def default_model(self):
+        return copy.deepcopy(self.model)
+
+    def default_augment(self):
+        return copy.deepcopy(self.augment)
+
+    def build(self, config, encoder, steps_per_epoch=None):
+        """The method on `encoder` with the config's `model` section."""
+        kwargs = {key: tuple(value) if isinstance(value, list) else value
+                  for key, value in config.model.items()}
+        kwargs.update(self.run_arguments(config, steps_per_epoch))
+        return self.method_class(encoder, **kwargs)
+
+
+def register(name, method_class, *, model, augment, views, checks=_no_checks,
+             run_arguments=_no_run_arguments):
+    """Adds a method under `name` (once: a second registration of the name is refused)."""
+    if name in _REGISTRY:
+        raise ValueError(f"a method named {name!r} is registered already "
+                         f"({_REGISTRY[name].method_class.__name__}).")
+    _REGISTRY[name] = MethodSpec(name, method_class, dict(model), dict(augment), views, checks,
+                                 run_arguments)
+    return _REGISTRY[name]
+
+
+def names():
+    """The registered method names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name):
+    """The `MethodSpec` registered as `name`; an unknown name is refused listing the known ones."""
+    if name not in _REGISTRY:
+        raise ValueError(f"config key method={name!r} is invalid: expected one of {names()}.")
+    return _REGISTRY[name]
