@@ -157,6 +157,63 @@ _FINETUNE_SCRIPT = """
 """
 
 
+@pytest.fixture(scope="module")
+def exported_resnet(tmp_path_factory):
+    """A 32x32 1/8-width ResNet-18 exported, with 40x40 and 32x32 images and their references."""
+    from keras_ssl.encoders import ResNet
+
+    work = tmp_path_factory.mktemp("export_resnet")
+    keras.utils.set_random_seed(0)
+    encoder = ResNet(depth=18, width_multiplier=0.125, stem="cifar", stem_stride=2,
+                     input_shape=(32, 32, 3))
+    export_dir = export_encoder(encoder, str(work / "saved_model"), 32)
+    rng = np.random.default_rng(2)
+    large = rng.integers(0, 256, (3, 40, 40, 3)).astype("uint8")
+    exact = rng.integers(0, 256, (3, 32, 32, 3)).astype("uint8")
+    resized = tf.image.resize(large, [32, 32], antialias=True) / 255.0
+    np.savez(work / "reference.npz", large=large, exact=exact,
+             expected_large=np.asarray(encoder(resized, training=False)),
+             expected_exact=np.asarray(encoder(exact / 255.0, training=False)))
+    return export_dir, str(work / "reference.npz")
+
+
+_RESIZE_SCRIPT = """
+    import sys
+    import numpy as np
+    import tensorflow as tf
+
+    export_dir, reference = sys.argv[1:]
+    ref = np.load(reference)
+    loaded = tf.saved_model.load(export_dir)
+    serve = loaded.signatures["serving_default"]
+
+    spec = serve.structured_input_signature[1]["images"]
+    assert spec.shape.as_list() == [None, None, None, 3], spec
+    # Images of another size are resized to 32x32 as serving_bytes does.
+    out = serve(images=tf.constant(ref["large"]))["embeddings"]
+    np.testing.assert_allclose(out, ref["expected_large"], atol=1e-5)
+    # 32x32 images go in as they are.
+    out = serve(images=tf.constant(ref["exact"]))["embeddings"]
+    np.testing.assert_allclose(out, ref["expected_exact"], atol=1e-5)
+
+    for channels in (1, 4):
+        images = tf.zeros([2, 32, 32, channels], tf.uint8)
+        try:
+            serve(images=images)
+        except tf.errors.InvalidArgumentError as e:
+            assert "[N, H, W, 3]" in e.message and f"{channels} channels" in e.message, e.message
+        else:
+            raise AssertionError(f"{channels}-channel images were accepted")
+
+    assert "keras_ssl" not in sys.modules
+    print("RESIZE_OK")
+"""
+
+
+def test_serving_default_resizes_other_sizes_in_fresh_process(exported_resnet):
+    assert "RESIZE_OK" in _run_fresh(_RESIZE_SCRIPT, *exported_resnet)
+
+
 def test_loaded_model_is_fine_tunable_in_fresh_process(exported):
     assert "FINETUNE_OK" in _run_fresh(_FINETUNE_SCRIPT, *exported)
 
@@ -175,7 +232,7 @@ def test_saved_model_cli_lists_both_signatures(exported):
     default = out.split("signature_def['serving_default']")[1]
     default = default.split("signature_def[")[0]
     assert "inputs['images']" in default and "DT_UINT8" in default
-    assert f"shape: (-1, {SIZE}, {SIZE}, 3)" in default
+    assert "shape: (-1, -1, -1, 3)" in default  # any size, resized to SIZE x SIZE
     assert "outputs['embeddings']" in default and "shape: (-1, 4)" in default
     by_bytes = out.split("signature_def['serving_bytes']")[1]
     by_bytes = by_bytes.split("signature_def[")[0]
@@ -209,11 +266,16 @@ def test_export_overwrite_and_rectangular_size(tmp_path):
     export_encoder(encoder, target, image_size=SIZE)
     export_encoder(encoder, target, image_size=(12, 20), overwrite=True)
     loaded = tf.saved_model.load(str(target))
-    spec = loaded.signatures["serving_default"].structured_input_signature
-    assert spec[1]["images"].shape.as_list() == [None, 12, 20, 3]
-    images = np.random.default_rng(1).integers(
-        0, 256, (2, 12, 20, 3)).astype("uint8")
+    assert loaded.embed.input_signature[0].shape.as_list() == [None, 12, 20, 3]
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (2, 12, 20, 3)).astype("uint8")
     out = loaded.signatures["serving_default"](images=tf.constant(images))
     np.testing.assert_allclose(
         out["embeddings"],
         encoder(images.astype("float32") / 255.0, training=False), atol=1e-5)
+    # Another size is resized to (height, width) = (12, 20), not (20, 12).
+    images = rng.integers(0, 256, (2, 20, 12, 3)).astype("uint8")
+    out = loaded.signatures["serving_default"](images=tf.constant(images))
+    resized = tf.image.resize(images, [12, 20], antialias=True) / 255.0
+    np.testing.assert_allclose(
+        out["embeddings"], encoder(resized, training=False), atol=1e-5)

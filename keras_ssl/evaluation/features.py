@@ -48,7 +48,8 @@ class SavedModelEncoder:
                 "written by `keras-ssl export` (keras_ssl.export.export_encoder). Re-export the "
                 "encoder with it.")
         serving = self._loaded.signatures["serving_default"]
-        images_spec = serving.structured_input_signature[1]["images"]
+        # serving_default takes any size (and resizes); embed takes the encoder's.
+        images_spec = self._loaded.embed.input_signature[0]
         self.image_size = tuple(int(s) for s in images_spec.shape[1:3])
         self.output_dim = int(serving.structured_outputs["embeddings"].shape[-1])
 

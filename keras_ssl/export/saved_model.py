@@ -12,15 +12,19 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
     The SavedModel needs neither Keras nor keras_ssl to be used. It has two
     serving signatures (listed by `saved_model_cli show --all --dir DIR`):
 
-    - `serving_default`: input `images`, uint8 `[None, H, W, 3]`, output
-      `embeddings`, float32 `[None, D]`. Images must already be `H x W`
-      (`image_size`); they are scaled to [0, 1] (the encoder convention)
-      and the encoder runs in inference mode (batch-norm moving statistics).
+    - `serving_default`: input `images`, uint8 RGB `[None, None, None, 3]`
+      (a batch of any one size), output `embeddings`, float32 `[None, D]`.
+      A batch that is not `H x W` (`image_size`) is resized to it as in
+      `serving_bytes` (bilinear, antialiased, aspect ratio not kept: crop
+      beforehand if needed); `H x W` images are used as they are. Images
+      are scaled to [0, 1] (the encoder convention) and the encoder runs in
+      inference mode (batch-norm moving statistics). Images without exactly
+      3 channels are refused with an `InvalidArgumentError`.
     - `serving_bytes`: input `image_bytes`, string `[None]`, each an encoded
       JPEG/PNG/GIF/BMP (what TF Serving's REST API receives as
-      `{"b64": ...}`), output `embeddings`. Each image is decoded to RGB and
-      resized to `H x W` (bilinear, antialiased, aspect ratio not kept: crop
-      beforehand if needed), then follows the same path.
+      `{"b64": ...}`), output `embeddings`. Each image is decoded to RGB
+      (grey and RGBA included) and resized to `H x W` in the same way, then
+      follows the same path.
 
     For fine-tuning, the loaded object also has:
 
@@ -116,15 +120,31 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
     def embed(images, training):
         return tf.cast(encoder(images, training=training), tf.float32)
 
+    def resize(images):
+        images = tf.image.resize(images, [height, width], antialias=True)
+        return tf.clip_by_value(images, 0.0, 255.0)
+
     def serving_default(images):
-        images = tf.cast(images, tf.float32) / 255.0
-        return {"embeddings": embed(images, False)}
+        # Calls are not checked against the signature's 3 channels: without
+        # this a grey or RGBA batch fails deep in the encoder, obscurely.
+        channels = tf.shape(images)[-1]
+        check = tf.debugging.Assert(tf.equal(channels, 3), [tf.strings.format(
+            f"serving_default takes uint8 RGB images [N, H, W, 3] (any H x W, "
+            f"resized to {height}x{width}), got {{}} channels: convert them "
+            "to RGB or send them encoded to serving_bytes.", channels)])
+        with tf.control_dependencies([check]):
+            images = tf.cast(images, tf.float32)
+        size_matches = tf.reduce_all(
+            tf.equal(tf.shape(images)[1:3], [height, width]))
+        images = tf.cond(size_matches, lambda: images,
+                         lambda: resize(images))
+        images.set_shape([None, height, width, 3])
+        return {"embeddings": embed(images / 255.0, False)}
 
     def decode(image_bytes):
         image = tf.io.decode_image(image_bytes, channels=3,
                                    expand_animations=False)
-        image = tf.image.resize(image, [height, width], antialias=True)
-        return tf.clip_by_value(image, 0.0, 255.0)
+        return resize(image)
 
     def serving_bytes(image_bytes):
         images = tf.map_fn(
@@ -148,7 +168,7 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
     root.embed_training = function(
         lambda images: embed(images, True), float_images)
     root.serving_default = function(
-        serving_default, tf.TensorSpec([None, height, width, 3], tf.uint8,
+        serving_default, tf.TensorSpec([None, None, None, 3], tf.uint8,
                                        "images"))
     root.serving_bytes = function(
         serving_bytes, tf.TensorSpec([None], tf.string, "image_bytes"))
