@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras_ssl.data.sources import check_arrays, is_positive_int, load_arrays
 
 
-def _check_batch_size(batch_size):
+def check_batch_size(batch_size):
     if not is_positive_int(batch_size):
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     return int(batch_size)
@@ -79,7 +79,7 @@ def pretraining_dataset(
     ...     "folder:/data/cifar10", 256, two_flips, epochs=100, initial_epoch=3,
     ...     initial_step=17, input_context=ctx))
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     if arrays is None:
         images, labels, _ = load_arrays(source, split, image_size, max_examples, data_dir)
     else:
@@ -90,26 +90,8 @@ def pretraining_dataset(
             "could be made (the last partial batch is dropped). Use a smaller batch_size."
         )
     steps = len(images) // batch_size
-    if epochs is None:
-        if initial_epoch or initial_step:
-            raise ValueError("initial_epoch and initial_step need epochs (the run's length).")
-        # One epoch per iteration, keyed by a number drawn afresh for each iteration.
-        epoch_keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-    else:
-        if not (is_positive_int(epochs) and isinstance(initial_epoch, int)
-                and 0 <= initial_epoch < epochs):
-            raise ValueError(f"need 0 <= initial_epoch < epochs, got initial_epoch="
-                             f"{initial_epoch!r}, epochs={epochs!r}.")
-        if not (isinstance(initial_step, int) and 0 <= initial_step < steps):
-            raise ValueError(f"initial_step must be in [0, {steps}) (batches per epoch), got "
-                             f"{initial_step!r}.")
-        epoch_keys = tf.data.Dataset.range(initial_epoch, epochs)
-
-    context = input_context or tf.distribute.InputContext()
-    replicas = context.num_replicas_in_sync
-    per_replica = context.get_per_replica_batch_size(batch_size)
-    local = replicas // context.num_input_pipelines
-    first = context.input_pipeline_id * local  # this pipeline feeds replicas first .. first+local-1
+    epoch_keys = epoch_key_dataset(seed, epochs, initial_epoch, initial_step, steps)
+    replicas, per_replica, local, first = replica_slots(input_context, batch_size)
     images, labels = tf.constant(images), tf.constant(labels)
 
     def epoch_plan(key):
@@ -117,8 +99,7 @@ def pretraining_dataset(
         order_key, seed_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
         order = tf.random.experimental.stateless_shuffle(tf.range(len(images)), seed=order_key)
         index = tf.reshape(order[:steps * batch_size], [steps, replicas, per_replica])
-        seeds = tf.random.stateless_uniform([steps, replicas, 2], seed=seed_key, minval=None,
-                                            maxval=None, dtype=tf.int64)
+        seeds = batch_seeds(seed_key, steps, replicas)
         return tf.data.Dataset.from_tensor_slices(
             (index[:, first:first + local], seeds[:, first:first + local]))
 
@@ -136,6 +117,43 @@ def pretraining_dataset(
     plan = epoch_keys.flat_map(epoch_plan).skip(initial_step)
     ds = plan.map(replica_batches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.flat_map(lambda *x: tf.data.Dataset.from_tensor_slices(x[0] if len(x) == 1 else x))
+    return with_length(ds, steps, epochs, initial_epoch, initial_step, local)
+
+
+def epoch_key_dataset(seed, epochs, initial_epoch, initial_step, steps):
+    """The epochs a pipeline runs, as a dataset of int64 keys (see `pretraining_dataset`)."""
+    if epochs is None:
+        if initial_epoch or initial_step:
+            raise ValueError("initial_epoch and initial_step need epochs (the run's length).")
+        # One epoch per iteration, keyed by a number drawn afresh for each iteration.
+        return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    if not (is_positive_int(epochs) and isinstance(initial_epoch, int)
+            and 0 <= initial_epoch < epochs):
+        raise ValueError(f"need 0 <= initial_epoch < epochs, got initial_epoch="
+                         f"{initial_epoch!r}, epochs={epochs!r}.")
+    if not (isinstance(initial_step, int) and 0 <= initial_step < steps):
+        raise ValueError(f"initial_step must be in [0, {steps}) (batches per epoch), got "
+                         f"{initial_step!r}.")
+    return tf.data.Dataset.range(initial_epoch, epochs)
+
+
+def batch_seeds(seed_key, steps, replicas):
+    """int64 [steps, replicas, 2]: the transform's seed for every batch slice of an epoch."""
+    return tf.random.stateless_uniform([steps, replicas, 2], seed=seed_key, minval=None,
+                                       maxval=None, dtype=tf.int64)
+
+
+def replica_slots(input_context, batch_size):
+    """(replicas in sync, per-replica batch, replicas this pipeline feeds, its first replica)."""
+    context = input_context or tf.distribute.InputContext()
+    replicas = context.num_replicas_in_sync
+    local = replicas // context.num_input_pipelines
+    return (replicas, context.get_per_replica_batch_size(batch_size), local,
+            context.input_pipeline_id * local)
+
+
+def with_length(ds, steps, epochs, initial_epoch, initial_step, local):
+    """Declares the number of per-replica batches and prefetches."""
     # flat_map hides the length, which Keras needs for its progress bar and to end epochs cleanly.
     batches = steps if epochs is None else (epochs - initial_epoch) * steps - initial_step
     ds = ds.apply(tf.data.experimental.assert_cardinality(batches * local))
@@ -150,7 +168,7 @@ def eval_dataset(images, labels, batch_size):
     >>> images, labels, _ = load_arrays("folder:/data/cifar10", split="test")
     >>> for x, y in eval_dataset(images, labels, 512): ...
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     images, labels = check_arrays((images, labels), "eval_dataset")
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -3,7 +3,11 @@
 A source is named by one value so that configs and the command line can carry it:
 
 * ``"tfds:NAME"`` -- a prepared TensorFlow Datasets dataset (downloaded only when asked).
-* ``"folder:/path"`` -- ``/path/<split>/<class>/<image>``, label = class folder name.
+* ``"folder:/path"`` -- ``/path/<split>/<class>/<image>``, label = class folder name (streaming
+  also reads unlabeled folders, see `keras_ssl.data.folders`). Paths may be on any `tf.io.gfile`
+  filesystem (``gs://``, ``ram://``).
+* ``"tfrecord:PATTERN"`` -- TFRecord files of `tf.train.Example`s holding encoded images
+  (``"image"`` bytes, ``"label"`` int64 as TFDS writes them); streaming only.
 * ``"idx:/path"`` -- MNIST-format IDX files ``/path/{train,t10k}-{images-idx3,labels-idx1}-ubyte``
   (optionally ``.gz``); split ``"test"`` reads ``t10k``. ``"fashion_mnist:/path"`` is the same with
   Fashion-MNIST's class names; ``"fashion_mnist:"`` alone reads the Debian package
@@ -22,13 +26,12 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-# The formats tf.io.decode_image reads that keras.utils.image_dataset_from_directory
-# also lists; other files in a class folder are ignored like there.
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-FOLDER_LAYOUT = "<root>/<split>/<class>/<image>"
+from keras_ssl.data.folders import FOLDER_LAYOUT, list_image_folder
+
 ACCEPTED_FORMS = (
     "'tfds:NAME' (a prepared TensorFlow Datasets dataset, e.g. 'tfds:cifar10'), "
     f"'folder:/path' (an image folder laid out as {FOLDER_LAYOUT}), "
+    "'tfrecord:PATTERN' (TFRecord files of encoded images, e.g. 'tfrecord:/data/train-*'), "
     "'idx:/path' or 'fashion_mnist:/path' (MNIST-format IDX files), "
     "(images, labels) numpy arrays, or a dict {split: (images, labels)}"
 )
@@ -44,10 +47,11 @@ _IDX_SPLITS = {"train": "train", "test": "t10k", "t10k": "t10k"}
 
 
 class Source(NamedTuple):
-    """A parsed source: ``kind`` is ``"tfds"``, ``"folder"``, ``"idx"``, ``"fashion_mnist"`` or
-    ``"arrays"``.
+    """A parsed source: ``kind`` is ``"tfds"``, ``"folder"``, ``"tfrecord"``, ``"idx"``,
+    ``"fashion_mnist"`` or ``"arrays"``.
 
-    ``location`` is the TFDS name or the folder / IDX directory path (None for arrays); ``arrays``
+    ``location`` is the TFDS name, the folder / IDX directory path or the TFRecord file pattern
+    (None for arrays); ``arrays``
     maps split name to checked ``(images uint8 [N,H,W,3], labels int32 [N])``.
     """
 
@@ -81,6 +85,11 @@ def parse_source(source):
             if not rest:
                 raise ValueError(f"Source {source!r} has no path; expected e.g. 'folder:/data/cifar10'.")
             return Source("folder", os.path.expanduser(rest))
+        if sep and prefix == "tfrecord":
+            if not rest:
+                raise ValueError(f"Source {source!r} has no file pattern; expected e.g. "
+                                 "'tfrecord:/data/train-*.tfrecord'.")
+            return Source("tfrecord", rest)
         if sep and prefix == "idx":
             if not rest:
                 raise ValueError(f"Source {source!r} has no path; expected e.g. 'idx:/data/mnist'.")
@@ -167,7 +176,7 @@ def load_arrays(source, split="train", image_size=None, max_examples=None, data_
     ((10000, 32, 32, 3), ['airplane', 'automobile'])
     """
     parsed = parse_source(source)
-    size = _check_image_size(image_size)
+    size = check_image_size(image_size)
     if max_examples is not None and not is_positive_int(max_examples):
         raise ValueError(f"max_examples must be a positive int or None, got {max_examples!r}.")
     if parsed.kind == "tfds":
@@ -177,6 +186,9 @@ def load_arrays(source, split="train", image_size=None, max_examples=None, data_
     elif parsed.kind == "folder":
         images, labels, class_names = _load_folder(parsed.location, split, size, max_examples)
         where = f"folder {os.path.join(parsed.location, split)}"
+    elif parsed.kind == "tfrecord":
+        raise ValueError(f"'tfrecord:{parsed.location}' is read by streaming only: use "
+                         "keras_ssl.data.streaming_eval_dataset / streaming_pretraining_dataset.")
     elif parsed.kind in ("idx", "fashion_mnist"):
         images, labels, class_names = _load_idx(parsed.location, split, size, max_examples)
         if parsed.kind == "fashion_mnist":
@@ -203,7 +215,7 @@ def split_file_names(source, split="train"):
     parsed = parse_source(source)
     if parsed.kind != "folder":
         return None
-    return _list_folder(parsed.location, split)[0]
+    return list_image_folder(parsed.location, split, labeled=True).paths
 
 
 def is_positive_int(value):
@@ -211,7 +223,7 @@ def is_positive_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 
 
-def _check_image_size(image_size):
+def check_image_size(image_size):
     if image_size is None:
         return None
     size = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
@@ -254,7 +266,9 @@ def _load_in_memory(arrays, split, size, max_examples):
     return images, labels, [str(i) for i in range(num_classes)]
 
 
-def _load_tfds(name, split, size, max_examples, data_dir, download):
+def tfds_builder(name, data_dir=None, download=False):
+    """The TFDS builder of a prepared dataset (prepared here only if `download`), else a ValueError
+    saying how to prepare it."""
     import tensorflow_datasets as tfds  # Slow to import; only needed here.
 
     try:
@@ -275,6 +289,11 @@ def _load_tfds(name, split, size, max_examples, data_dir, download):
                 f"images laid out as {FOLDER_LAYOUT}."
             )
         builder.download_and_prepare()
+    return builder
+
+
+def _load_tfds(name, split, size, max_examples, data_dir, download):
+    builder = tfds_builder(name, data_dir, download)
     keys = builder.info.supervised_keys
     if not keys or len(keys) != 2:
         raise ValueError(f"'tfds:{name}' has no (image, label) supervised keys (it has {keys!r}).")
@@ -342,56 +361,12 @@ def _load_idx(root, split, size, max_examples):
     return _load_in_memory({split: (images, labels)}, split, size, max_examples)
 
 
-def _subdirs(path):
-    return sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
-
-
-def _list_folder(root, split):
-    """File paths, int32 labels and class names of ``root/split/<class>/<image>``."""
-    layout = f"expected images laid out as {FOLDER_LAYOUT}"
-    if not os.path.isdir(root):
-        raise ValueError(f"Image folder {root} does not exist or is not a directory; {layout}.")
-    splits = _subdirs(root)
-    if not splits:
-        raise ValueError(f"Image folder {root} has no split sub-folders (e.g. train/, test/); {layout}.")
-    split_dir = os.path.join(root, split)
-    if split not in splits:
-        raise ValueError(f"Image folder {root} has no split folder {split!r} (it has {splits}); {layout}.")
-    class_names = _subdirs(split_dir)
-    if not class_names:
-        raise ValueError(f"Split folder {split_dir} has no class sub-folders; {layout}.")
-    for other in splits:
-        # Labels index the sorted class list, so splits with other classes would mislabel.
-        other_classes = _subdirs(os.path.join(root, other))
-        if other_classes != class_names:
-            raise ValueError(
-                f"Split folders {split_dir} and {os.path.join(root, other)} hold different "
-                f"class folders ({sorted(set(class_names) ^ set(other_classes))} are in only one); "
-                "every split under one root needs the same classes, so class i means the same in all."
-            )
-    paths, labels = [], []
-    for label, name in enumerate(class_names):
-        class_dir = os.path.join(split_dir, name)
-        files = sorted(
-            e.path
-            for e in os.scandir(class_dir)
-            if e.is_file() and not e.name.startswith(".") and e.name.lower().endswith(IMAGE_EXTENSIONS)
-        )
-        if not files:
-            raise ValueError(
-                f"Class folder {class_dir} has no images ({', '.join(IMAGE_EXTENSIONS)}); {layout}."
-            )
-        paths += files
-        labels += [label] * len(files)
-    return paths, np.asarray(labels, np.int32), class_names
-
-
 def _decode(path):
     return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
 
 
 def _load_folder(root, split, size, max_examples):
-    paths, labels, class_names = _list_folder(root, split)
+    paths, labels, class_names, _ = list_image_folder(root, split, labeled=True)
     keep = _subset(len(paths), max_examples)
     paths, labels = [paths[i] for i in keep], labels[keep]
     check_size = size is None

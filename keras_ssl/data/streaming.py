@@ -1,0 +1,291 @@
+"""Streaming tf.data pipelines: images are read and decoded batch by batch, never held decoded.
+
+Pre-training: file list (or record files) -> per-epoch order drawn from (seed, epoch) -> the
+input pipeline's shard -> parallel read + decode -> per image, the transform's crop boxes drawn
+on the original image, cut (for JPEG by `tf.image.decode_and_crop_jpeg`) and resized -> batch
+(drop_remainder) -> the rest of the transform per batch -> prefetch. Eval: the same reading, in
+source order, whole images resized.
+
+Memory holds the file list (or record file names), a window of encoded records and the batches
+in flight: it does not grow with the number of images.
+"""
+
+import tensorflow as tf
+
+from keras_ssl.augment.crop import full_window
+from keras_ssl.data.bad_images import ON_BAD_IMAGE, BadImages
+from keras_ssl.data.folders import FOLDER_LAYOUT
+from keras_ssl.data.pipelines import (batch_seeds, check_batch_size, epoch_key_dataset,
+                                      eval_dataset, replica_slots, with_length)
+from keras_ssl.data.records import DEFAULT_IMAGE_KEY, DEFAULT_LABEL_KEY
+from keras_ssl.data.decode import decode_crops
+from keras_ssl.data.sources import check_image_size, load_arrays, parse_source
+from keras_ssl.data.streams import encoded_source
+
+NEEDS_LABELS = (f"a labelled source: 'folder:/path' laid out as {FOLDER_LAYOUT}, a 'tfds:NAME' "
+                "with labels, or 'tfrecord:PATTERN' with an int64 label feature (label_key)")
+
+
+def streaming_pretraining_dataset(
+    source,
+    batch_size,
+    transform=None,
+    split="train",
+    seed=0,
+    image_size=None,
+    with_labels=False,
+    data_dir=None,
+    epochs=None,
+    initial_epoch=0,
+    initial_step=0,
+    input_context=None,
+    on_bad_image="skip",
+    max_bad_fraction=0.01,
+    bad_images=None,
+    labeled=None,
+    image_key=DEFAULT_IMAGE_KEY,
+    label_key=DEFAULT_LABEL_KEY,
+    shuffle_window=1024,
+):
+    """Pre-training batches streamed from ``folder:``, ``tfrecord:`` or ``tfds:`` sources.
+
+    The semantics of `pretraining_dataset` (fixed-size batches, a fresh stateless seed per batch
+    slice drawn from ``(seed, epoch)``, ``epochs`` / ``initial_epoch`` / ``initial_step`` for an
+    exact mid-epoch resume, global ``batch_size`` under an ``input_context``), but read from
+    files: each epoch's order is drawn from ``(seed, epoch)``; every input pipeline reads a
+    disjoint shard (every n-th image of a folder; every n-th record file, or every n-th record
+    when there are fewer files than pipelines); crops are cut from the original-resolution image.
+
+    Order: a folder epoch is one permutation of all images. Records: the file order is
+    permuted, 16 files are read round-robin and each window of ``shuffle_window`` records is
+    permuted. Steps per epoch: ``examples per pipeline // (per-replica batch x its replicas)``
+    (the smallest shard for records); the rest of each shard fills in for skipped images.
+
+    Bad images (unreadable files, undecodable bytes): ``on_bad_image="skip"`` drops the image,
+    counts it in ``bad_images`` and logs its name once; ``"error"`` stops with the name; more
+    distinct bad images than ``max_bad_fraction`` of the source stops with a message. A resume
+    is exact unless bad images were skipped before the resume point of its epoch (later images
+    then move up by as many places).
+
+    Args:
+      source: ``"folder:/path"`` (any `tf.io.gfile` path: local, ``gs://``, ``ram://``; labelled,
+        unlabeled or flat, see `keras_ssl.data.folders`), ``"tfrecord:PATTERN"`` or
+        ``"tfds:NAME"`` (prepared; images read undecoded).
+      batch_size: examples per (global) batch.
+      transform: a transform with a crop stage (`SimCLRTransform`, `MultiViewTransform`,
+        `PaddedCropFlipTransform`, `RotationTransform`): ``crop_windows(height, width, seed)``,
+        ``crop_sizes(image_size)`` and ``augment_crops(crops, seed)``; its output is what
+        ``transform(images, seed)`` gives in memory. None yields uint8 images resized to
+        ``image_size``.
+      image_size: output size for transforms that keep the size they get (padded crop,
+        rotation, None); SimCLR crops use their own.
+      with_labels: yield ``(transform output, labels int32)``; needs a labelled source.
+      split, data_dir, labeled, image_key, label_key: see `keras_ssl.data.encoded_source`.
+      epochs, initial_epoch, initial_step, input_context: as `pretraining_dataset`.
+      on_bad_image, max_bad_fraction, bad_images: bad-image policy and a `BadImages` counter
+        (e.g. for `BadImagesLogger`).
+      shuffle_window: records permuted together (record sources).
+
+    Returns:
+      A `tf.data.Dataset` of per-replica batches, with its cardinality, prefetched.
+
+    Example:
+
+    >>> views = MultiViewTransform([SimCLRTransform(224)] * 2)
+    >>> bad = BadImages()
+    >>> ds = streaming_pretraining_dataset("folder:gs://bucket/photos", 256, views, bad_images=bad)
+    >>> view_a, view_b = next(iter(ds))  # float32 [256, 224, 224, 3] each.
+    """
+    batch_size = check_batch_size(batch_size)
+    _check_bad_image_policy(on_bad_image, max_bad_fraction)
+    stream = encoded_source(source, split, data_dir, labeled, image_key, label_key)
+    if with_labels and not stream.labeled:
+        raise ValueError(f"with_labels needs labels but {stream.description} has none; use "
+                         f"{NEEDS_LABELS}.")
+    windows, sizes, augment = _crop_stage(transform, check_image_size(image_size))
+    context = input_context or tf.distribute.InputContext()
+    replicas, per_replica, local, first = replica_slots(context, batch_size)
+    pipelines, pipeline = context.num_input_pipelines, context.input_pipeline_id
+    steps = stream.examples_per_pipeline(pipelines) // (local * per_replica)
+    if steps == 0:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {stream.num_examples} examples of "
+            f"{stream.description} (over {pipelines} input pipelines); no full batch could be "
+            "made (the last partial batch is dropped). Use a smaller batch_size.")
+    epoch_keys = epoch_key_dataset(seed, epochs, initial_epoch, initial_step, steps)
+    reader = _Reader(stream, on_bad_image, max_bad_fraction, bad_images, shuffle_window)
+
+    def one_epoch(epoch_key):
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch_key, tf.int64)])
+        order_key, seed_key, image_key_ = tf.unstack(tf.random.experimental.stateless_split(key, 3))
+        image_key_ = tf.random.experimental.stateless_fold_in(image_key_, pipeline)
+        resume = tf.where(tf.equal(epoch_key, initial_epoch), initial_step, 0) if epochs else 0
+        resume = tf.cast(resume, tf.int64) * local  # per-replica batches already seen
+
+        def crops(contents, k):
+            image_seed = tf.random.experimental.stateless_fold_in(image_key_, k)
+            views = decode_crops(contents, lambda h, w: windows(h, w, image_seed), sizes)
+            return tuple(v / 255.0 for v in views)
+
+        examples = reader.decoded(order_key, pipeline, pipelines, resume * per_replica, crops)
+        batches = examples.batch(per_replica, drop_remainder=True).take(steps * local - resume)
+        seeds = tf.reshape(batch_seeds(seed_key, steps, replicas)[:, first:first + local], [-1, 2])
+        return tf.data.Dataset.zip(batches, tf.data.Dataset.from_tensor_slices(seeds).skip(resume))
+
+    def finish(batch, batch_seed):
+        views, labels = batch
+        out = augment(list(views), batch_seed)
+        return (out, labels) if with_labels else out
+
+    ds = epoch_keys.flat_map(one_epoch)
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return with_length(ds, steps, epochs, initial_epoch, initial_step, local)
+
+
+def streaming_eval_dataset(
+    source,
+    batch_size,
+    image_size,
+    split="test",
+    data_dir=None,
+    with_labels=True,
+    on_bad_image="skip",
+    max_bad_fraction=0.01,
+    bad_images=None,
+    labeled=None,
+    image_key=DEFAULT_IMAGE_KEY,
+    label_key=DEFAULT_LABEL_KEY,
+):
+    """Batches of ``(images uint8 [B, S, S, 3], labels int32 [B])`` in source order, read as needed.
+
+    Every image is resized (bilinear, antialiased, as `load_arrays`) to ``image_size``; the last
+    batch may be smaller. Only the batches in flight are in memory, so feature extraction keeps
+    only the features. In-memory and IDX sources go through `load_arrays` and `eval_dataset`.
+    Bad images follow ``on_bad_image`` as in `streaming_pretraining_dataset` (a skipped image
+    is missing from the features: keep ``on_bad_image="error"`` where rows must match files).
+
+    Args:
+      with_labels: False yields images only (an unlabeled source is then allowed).
+      others: as `streaming_pretraining_dataset`.
+
+    Example:
+
+    >>> ds = streaming_eval_dataset("folder:/data/imagenet", 500, 224, split="val")
+    >>> features = np.concatenate([encoder.predict_on_batch(x / 255.0) for x, _ in ds])
+    """
+    size = check_image_size(image_size)
+    if size is None:
+        raise ValueError("streaming_eval_dataset needs image_size (every image is resized to it).")
+    if parse_source(source).kind not in ("folder", "tfrecord", "tfds"):
+        images, labels, _ = load_arrays(source, split, size, data_dir=data_dir)
+        ds = eval_dataset(images, labels, batch_size)
+        return ds if with_labels else ds.map(lambda x, _: x)
+    batch_size = check_batch_size(batch_size)
+    _check_bad_image_policy(on_bad_image, max_bad_fraction)
+    stream = encoded_source(source, split, data_dir, labeled, image_key, label_key)
+    if with_labels and not stream.labeled:
+        raise ValueError(
+            f"Evaluation needs labels but {stream.description} has none (an unlabeled layout). "
+            f"Pass {NEEDS_LABELS}; or with_labels=False to read the images only.")
+    reader = _Reader(stream, on_bad_image, max_bad_fraction, bad_images, shuffle_window=1024)
+
+    def whole_image(contents, _):
+        return (decode_crops(contents, lambda h, w: full_window(h, w)[None], [size], 0)[0],)
+
+    def to_uint8(views, labels):
+        image = tf.cast(tf.round(views[0]), tf.uint8)  # As load_arrays rounds its resize.
+        return (image, labels) if with_labels else image
+
+    ds = reader.decoded(None, 0, 1, 0, whole_image).map(to_uint8, tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_bad_image_policy(on_bad_image, max_bad_fraction):
+    if on_bad_image not in ON_BAD_IMAGE:
+        raise ValueError(f"on_bad_image must be one of {ON_BAD_IMAGE}, got {on_bad_image!r}.")
+    if not (isinstance(max_bad_fraction, (int, float)) and 0 <= max_bad_fraction <= 1):
+        raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction!r}.")
+
+
+def _crop_stage(transform, size):
+    """(crop_windows(h, w, seed), output sizes, augment(crops, seed)) of a transform."""
+    if transform is None:
+        sizes = [size]
+        windows = lambda h, w, seed: full_window(h, w)[None]  # noqa: E731
+        augment = lambda crops, seed: tf.cast(tf.round(crops[0] * 255.0), tf.uint8)  # noqa: E731
+    else:
+        if not all(hasattr(transform, a) for a in ("crop_windows", "crop_sizes", "augment_crops")):
+            raise ValueError(
+                f"{type(transform).__name__} has no crop stage (crop_windows, crop_sizes, "
+                "augment_crops), which streaming needs to crop the original image; use a "
+                "keras_ssl.augment transform, or pretraining_dataset for in-memory data.")
+        sizes = transform.crop_sizes(size)
+        windows, augment = transform.crop_windows, transform.augment_crops
+    if any(s is None for s in sizes):
+        raise ValueError(f"{type(transform).__name__ if transform else 'No transform'} keeps the "
+                         "size it is given: pass image_size to resize the images to.")
+    return windows, [tuple(s) for s in sizes], augment
+
+
+class _Reader:
+    """Reads and decodes a stream's examples, skipping (and reporting) the bad ones."""
+
+    def __init__(self, stream, on_bad_image, max_bad_fraction, bad_images, shuffle_window):
+        self.stream = stream
+        self.on_bad_image = on_bad_image
+        self.max_bad = int(max_bad_fraction * stream.num_examples)
+        self.bad_images = bad_images if bad_images is not None else BadImages()
+        self.window = shuffle_window
+
+    def decoded(self, order_key, pipeline, pipelines, skip, crops):
+        """``(crops tuple, label)`` of the epoch's examples from position ``skip`` on.
+
+        ``crops(contents, k)`` decodes the k-th example of the epoch (k counts skipped ones too,
+        so seeds drawn from it do not move). Decode errors drop the element (`ignore_errors`);
+        a scan over the positions sees the gap and reports the names it left.
+        """
+        stream, window = self.stream, self.window
+        examples = stream.examples(order_key, pipeline, pipelines).batch(window).enumerate()
+
+        def decode(k, data, label):
+            contents, label = stream.read(data, label)
+            return k, crops(contents, k), label
+
+        def window_examples(index, window_examples):
+            names, data, labels = window_examples
+            n = tf.cast(tf.shape(names)[0], tf.int64)
+            start = index * window
+            if stream.window_shuffle and order_key is not None:
+                perm = tf.random.experimental.stateless_shuffle(
+                    tf.range(n), tf.random.experimental.stateless_fold_in(order_key, index))
+                names, data, labels = (tf.gather(t, perm) for t in (names, data, labels))
+            k = start + tf.range(n)
+            ds = tf.data.Dataset.from_tensor_slices((k, data, labels)).filter(
+                lambda k, *_: k >= skip)
+            ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = ds.ignore_errors()
+            end = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), ds.element_spec)
+            ds = ds.concatenate(tf.data.Dataset.from_tensors((start + n,) + end[1:]))
+
+            def report(previous, element):
+                k = element[0]
+                names_skipped = names[previous + 1 - start:k - start]
+                done = tf.cond(k > previous + 1, lambda: self._report(names_skipped),
+                               lambda: tf.constant(0, tf.int64))
+                with tf.control_dependencies([done]):
+                    return tf.identity(k), element
+
+            first = tf.maximum(start, tf.cast(skip, tf.int64)) - 1
+            ds = ds.scan(first, report)
+            return ds.filter(lambda k, *_: k < start + n).map(lambda k, views, label: (views, label))
+
+        return examples.flat_map(window_examples)
+
+    def _report(self, names):
+        def record(names):
+            self.bad_images.record([n.decode() for n in names.numpy()], self.on_bad_image,
+                                   self.max_bad, self.stream.description)
+            return 0
+
+        return tf.py_function(record, [names], tf.int64)
+
