@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from configs import quickstart  # noqa: E402
+from configs import quickstart_simclr as quickstart  # noqa: E402
 from keras_ssl import data  # noqa: E402
 from keras_ssl.cli import builders  # noqa: E402
 

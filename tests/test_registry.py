@@ -1,0 +1,151 @@
+"""Every registered method, used as a user would after pretraining, on a real image folder.
+
+For each name in the method registry, its quickstart recipe (`configs/quickstart_<name>.py`) is built
+through the registry, trained a few steps with plain `model.fit`, and then: `model(images)` and
+`model.predict` return the encoder's representation, a `.keras` save -> load gives equal embeddings,
+and `keras-ssl export` writes a SavedModel whose `serving_default` and `serving_bytes` give the same
+embeddings in a fresh process without keras_ssl. A new method gets these checks by registering.
+"""
+
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_ssl import data
+from keras_ssl.cli import builders
+from keras_ssl.cli.config import base_config, validate_config
+from keras_ssl.cli.workdir import Workdir
+from keras_ssl.methods import registry
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "configs")
+BATCH = 16
+
+
+def recipe(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(CONFIGS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def run(*args):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_the_four_methods_are_registered():
+    assert registry.names() == ["byol", "mocov2", "rotnet", "simclr"]
+    with pytest.raises(ValueError, match="one of .*simclr"):
+        registry.get("simclr2")
+
+
+def test_a_method_name_is_registered_once():
+    with pytest.raises(ValueError, match="registered already"):
+        registry.register("simclr", object, model={}, augment={}, views=None)
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_base_config_holds_the_registered_defaults(name):
+    spec = registry.get(name)
+    config = validate_config(base_config(name))
+    assert config.model.to_dict() == spec.default_model()
+    assert config.augment.to_dict() == spec.default_augment()
+    # Defaults are copies: a recipe changing its config does not change the registry's.
+    spec.default_model().clear()
+    assert spec.default_model() == spec.model != {}
+
+
+@pytest.mark.parametrize("path", sorted(f for f in os.listdir(CONFIGS) if f.endswith(".py")
+                                        and f != "__init__.py"))
+def test_every_recipe_is_a_valid_config_of_a_registered_method(path):
+    config = validate_config(recipe(path[:-3]))
+    assert config.method in registry.names()
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_method_has_a_quickstart_recipe(name):
+    assert recipe(f"quickstart_{name}").method == name
+
+
+def test_import_keras_ssl_reaches_its_subpackages():
+    """The style of every class docstring, in a fresh process where nothing imported them yet."""
+    out = run("-c", "import keras_ssl\n"
+              "model = keras_ssl.methods.SimCLR(keras_ssl.encoders.ResNet18(stem='cifar'))\n"
+              "print(type(model).__name__)")
+    assert out.strip().endswith("SimCLR")
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_after_fit_the_model_is_its_encoder_and_saves_loads_and_exports(name, tiny_cifar10,
+                                                                         tmp_path):
+    config = recipe(f"quickstart_{name}")
+    assert config.method == name
+    config.data.source = f"folder:{tiny_cifar10}"
+    config.train.batch_size = BATCH
+    config = validate_config(config)
+    images, labels, _ = builders.load_split(config, "train")
+    steps = len(images) // BATCH
+    keras.utils.set_random_seed(0)
+    model = builders.build_method(config, builders.build_encoder(config), steps_per_epoch=steps)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    dataset = data.pretraining_dataset(None, BATCH, builders.build_transform(config), seed=0,
+                                       arrays=(images, labels))
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+
+    test_images, _, _ = builders.load_split(config, "test")
+    x = test_images.astype("float32") / 255.0
+    embeddings = keras.ops.convert_to_numpy(model(x))
+    assert embeddings.shape == (len(x), model.encoder.output_shape[-1])
+    np.testing.assert_allclose(embeddings, model.encoder(x, training=False), atol=1e-6)
+    np.testing.assert_allclose(model.predict(x, verbose=0), embeddings, atol=1e-5)
+
+    path = str(tmp_path / "model.keras")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.save(path)
+    assert not [w for w in caught if "built" in str(w.message)]
+    loaded = keras.models.load_model(path)
+    assert type(loaded) is type(model)
+    np.testing.assert_allclose(loaded(x), embeddings, atol=1e-5)
+
+    # What `keras-ssl train` leaves in its workdir, then `keras-ssl export` and TF Serving's view.
+    wd = Workdir(str(tmp_path / "run"))
+    wd.save_config(config)
+    model.encoder.save(wd.encoder_path)
+    run("-m", "keras_ssl.cli.main", "export", f"--workdir={wd.path}")
+    pngs = []
+    for image in test_images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        pngs.append(buffer.getvalue().hex())
+    np.save(tmp_path / "images.npy", test_images)
+    (tmp_path / "pngs.json").write_text(json.dumps(pngs))
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np, tensorflow as tf
+        assert "keras_ssl" not in sys.modules
+        loaded = tf.saved_model.load({wd.export_dir!r})
+        images = np.load({str(tmp_path / "images.npy")!r})
+        pngs = [bytes.fromhex(h) for h in json.load(open({str(tmp_path / "pngs.json")!r}))]
+        by_array = loaded.signatures["serving_default"](images=tf.constant(images))
+        by_bytes = loaded.signatures["serving_bytes"](image_bytes=tf.constant(pngs))
+        print(json.dumps([by_array["embeddings"].numpy().tolist(),
+                          by_bytes["embeddings"].numpy().tolist()]))
+    """)
+    served_array, served_bytes = json.loads(run("-c", script).strip().splitlines()[-1])
+    np.testing.assert_allclose(served_array, embeddings, atol=1e-5)
+    np.testing.assert_allclose(served_bytes, embeddings, atol=1e-5)
