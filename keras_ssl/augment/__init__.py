@@ -8,7 +8,8 @@ from keras_ssl.augment.blur import random_gaussian_blur
 from keras_ssl.augment.cifar_transform import PaddedCropFlipTransform
 from keras_ssl.augment.color import (color_distortion, color_jitter, random_grayscale,
                                      to_grayscale)
-from keras_ssl.augment.crop import random_padded_crop, random_resized_crop
+from keras_ssl.augment.crop import (full_window, random_padded_crop, random_resized_crop,
+                                    sample_crop_window)
 from keras_ssl.augment.flip import random_flip
 from keras_ssl.augment.multi_view import MultiViewTransform
 from keras_ssl.augment.rotation import NUM_ROTATIONS, RotationTransform, rotate_all
@@ -17,7 +18,7 @@ from keras_ssl.augment.solarize import random_solarize
 
 __all__ = [
     "MultiViewTransform", "NUM_ROTATIONS", "PaddedCropFlipTransform", "RotationTransform",
-    "SimCLRTransform", "color_distortion", "color_jitter", "random_flip", "random_gaussian_blur",
-    "random_grayscale", "random_padded_crop", "random_resized_crop", "random_solarize",
-    "rotate_all", "to_float_images", "to_grayscale",
+    "SimCLRTransform", "color_distortion", "color_jitter", "full_window", "random_flip",
+    "random_gaussian_blur", "random_grayscale", "random_padded_crop", "random_resized_crop",
+    "random_solarize", "rotate_all", "sample_crop_window", "to_float_images", "to_grayscale",
 ]

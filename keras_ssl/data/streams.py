@@ -94,9 +94,9 @@ class RecordStream:
                                    tf.constant(-1, tf.int32)))
 
         cycle = min(_CYCLE, len(mine)) if order_key is not None else 1  # 1: in file order
+        parallel = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) if cycle > 1 else {}
         ds = tf.data.Dataset.from_tensor_slices((files, skips, lengths)).interleave(
-            read_file, cycle_length=cycle, block_length=1, deterministic=True,
-            num_parallel_calls=tf.data.AUTOTUNE if cycle > 1 else None)
+            read_file, cycle_length=cycle, block_length=1, **parallel)
         if len(r.files) < num_pipelines:
             ds = ds.shard(num_pipelines, pipeline)
         return ds
