@@ -62,8 +62,7 @@ def test_rerun_resumes_instead_of_restarting(trained):
 def test_rerun_with_another_config_is_refused(trained):
     workdir, args, _ = trained
     result = keras_ssl(*args, "--config.model.temperature=0.2", check=False)
-    assert result.returncode != 0
-    assert "model.temperature" in result.stderr and "another config" in result.stderr
+    _refused_cleanly(result, "model.temperature", "another config")
 
 
 def test_eval_and_export(trained, tmp_path):
@@ -77,6 +76,8 @@ def test_eval_and_export(trained, tmp_path):
     out = tmp_path / "encoder"
     keras_ssl("export", f"--workdir={workdir}", f"--output={out}")
     assert (out / "saved_model.pb").exists()
+    again = keras_ssl("export", f"--workdir={workdir}", f"--output={out}", check=False)
+    _refused_cleanly(again, f"{out} is not empty", "--overwrite")
 
 
 @pytest.mark.parametrize("recipe", ["simclr_cifar10.py", "rotnet_cifar10.py"])
@@ -119,9 +120,65 @@ def test_rotnet_trains(small_cifar10, tmp_path):
 def test_bad_config_is_refused_naming_the_key(override, message, tmp_path):
     result = keras_ssl("train", f"--config={CONFIGS}/simclr_cifar10.py",
                        f"--workdir={tmp_path / 'run'}", override, check=False)
-    assert result.returncode != 0
-    assert message in result.stderr
+    _refused_cleanly(result, message)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def _refused_cleanly(result, *fragments):
+    """A user error: exit status 2, one message naming the problem, no traceback."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr[-3000:])
+
+
+def test_eval_and_export_of_a_folder_that_is_not_a_run(tmp_path):
+    for command in ("eval", "export"):
+        result = keras_ssl(command, f"--workdir={tmp_path}", check=False)
+        _refused_cleanly(result, f"keras-ssl: {tmp_path}", "config.json",
+                         "--workdir of a `keras-ssl train` run")
+
+
+def test_missing_config_file(tmp_path):
+    for overrides in ([], ["--config.train.epochs=3"]):
+        result = keras_ssl("train", f"--config={CONFIGS}/missing.py",
+                           f"--workdir={tmp_path / 'run'}", *overrides, check=False)
+        _refused_cleanly(result, f"config file {CONFIGS}/missing.py does not exist")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.train.batchsize=3",
+     "keras-ssl: config key 'train.batchsize' does not exist; did you mean 'train.batch_size'?\n"),
+    ("--config.trian.epochs=3",
+     "keras-ssl: config key 'trian.epochs' does not exist; did you mean 'train.epochs'?\n"),
+    ("--config.train.zzz=3", "keras-ssl: config key 'train.zzz' does not exist; check"),
+])
+def test_unknown_config_key_is_one_clean_line(override, message, tmp_path):
+    result = keras_ssl("train", f"--config={CONFIGS}/simclr_cifar10.py",
+                       f"--workdir={tmp_path / 'run'}", override, check=False)
+    _refused_cleanly(result, message)
+    assert "\\" not in result.stderr and "Did you mean" not in result.stderr
+
+
+def test_traceback_flag_shows_the_traceback_of_a_user_error(tmp_path):
+    result = keras_ssl("export", f"--workdir={tmp_path}", "--traceback", check=False)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "config.json not found" in result.stderr
+
+
+def test_a_bug_keeps_its_traceback(tmp_path):
+    # A ValueError that is not keras_ssl's own validation is a bug, not a user error.
+    script = ("import sys, keras_ssl.cli.export as export, keras_ssl.cli.main as main\n"
+              "def export_(*args):\n"
+              "    raise ValueError('a bug')\n"
+              "export.export = export_\n"
+              "main.run(['keras-ssl', 'export', '--workdir=' + sys.argv[1]])\n")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)],
+                            capture_output=True, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "ValueError: a bug" in result.stderr
 
 
 def test_unknown_command():

@@ -1,7 +1,10 @@
 """`keras-ssl export`: the trained encoder as a SavedModel for TF Serving."""
 
+import os
+
 import keras
 
+from keras_ssl.cli import UsageError
 from keras_ssl.cli.workdir import Workdir
 from keras_ssl.export import export_encoder
 
@@ -9,7 +12,11 @@ from keras_ssl.export import export_encoder
 def export(workdir, output=None, overwrite=False):
     wd = Workdir(workdir)
     config = wd.load_config()
-    encoder = keras.models.load_model(wd.require_encoder())
     output = output or wd.export_dir
+    # export_encoder refuses it too, but naming its argument rather than the flag.
+    if os.path.isdir(output) and os.listdir(output) and not overwrite:
+        raise UsageError(f"{output} is not empty (an earlier export?); pass --overwrite to replace "
+                         "it, or another --output.")
+    encoder = keras.models.load_model(wd.require_encoder())
     export_encoder(encoder, output, config.data.image_size, overwrite=overwrite)
     return output

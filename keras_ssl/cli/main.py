@@ -8,12 +8,15 @@
 """
 
 import os
+import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out of the logs
 
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
+
+from keras_ssl.cli import UsageError  # noqa: E402
 
 COMMANDS = ("train", "eval", "export", "preview")
 
@@ -64,6 +67,9 @@ _STRATEGY = flags.DEFINE_enum(
     "train: tf.distribute strategy (auto: tpu with --tpu, multi_worker with a multi-task "
     "TF_CONFIG, mirrored with several local devices, else one_device).")
 _TPU = flags.DEFINE_string("tpu", None, "train: TPU name, grpc://HOST:8470, or 'local' on a TPU VM.")
+_TRACEBACK = flags.DEFINE_bool(
+    "traceback", False, "Show the traceback of a user error (a config key or value, a missing "
+    "file, a folder that is not a run) instead of its message alone.")
 _VIRTUAL_DEVICES = flags.DEFINE_integer(
     "virtual_devices", None, "train: split the CPU (or the first GPU) into this many logical "
     "devices, to try multi-replica training on one machine.", lower_bound=1)
@@ -75,12 +81,58 @@ def _usage(message):
     sys.exit(2)
 
 
+_OVERRIDE = re.compile(r"--?(?:no)?config\.([^=]+)")
+_DID_YOU_MEAN = re.compile(r'Did you mean "(.+)" instead of "(.+)"\?')
+
+
+def _check_config_file(argv):
+    """Refuse a --config file that does not exist (ml_collections would defer the error to the
+    config's first use and report it as a traceback)."""
+    for i, arg in enumerate(argv):
+        match = re.fullmatch(r"--?config(?:=(.*))?", arg)
+        if match is None or (match.group(1) is None and i + 1 == len(argv)):
+            continue
+        value = argv[i + 1] if match.group(1) is None else match.group(1)
+        path = value.split(":", 1)[0]  # ml_collections passes ":args" to get_config
+        if path and not os.path.isfile(path):
+            problem = "is a directory" if os.path.isdir(path) else "does not exist"
+            raise UsageError(f"config file {path} {problem}; pass a recipe file, e.g. one of "
+                             "configs/*.py.")
+
+
+def _unknown_key(error, argv):
+    """The message for ml_collections' error on an override of a key that does not exist, or None
+    when `error` is about no override of `argv`."""
+    # A KeyError (or an AttributeError wrapping one) whose message is the key's repr, then maybe
+    # 'Did you mean "b" instead of "a"?'; str() of a KeyError would escape it all once more.
+    while error.args and isinstance(error.args[0], (KeyError, AttributeError)):
+        error = error.args[0]
+    message = str(error.args[0]) if error.args else ""
+    suggestion = _DID_YOU_MEAN.search(message)
+    key = suggestion.group(2) if suggestion else message.split("\n")[0].strip("'\"")
+    for arg in argv:
+        match = _OVERRIDE.match(arg)
+        fields = match.group(1).split(".") if match else []
+        if key in fields:
+            if suggestion is None:
+                return (f"config key '{match.group(1)}' does not exist; check its spelling "
+                        "against the recipe (--config).")
+            fields[fields.index(key)] = suggestion.group(1)
+            return (f"config key '{match.group(1)}' does not exist; did you mean "
+                    f"'{'.'.join(fields)}'?")
+    return None
+
+
 def _parse_flags(argv):
+    _check_config_file(argv)
     try:
         return flags.FLAGS(argv)
     except (AttributeError, KeyError) as e:
-        # ml_collections reports an override of a key that does not exist this way.
-        _usage(f"unknown config key in the command line: {e}")
+        # ml_collections refuses an override of a key that does not exist this way.
+        message = _unknown_key(e, argv)
+        if message is None:
+            raise
+        raise UsageError(message) from e
     except flags.Error as e:
         _usage(str(e))
 
@@ -91,15 +143,23 @@ def _require(flag, name, command):
     return flag.value
 
 
+def _config(command):
+    from keras_ssl.cli.config import validate_config
+
+    try:
+        return validate_config(_require(_CONFIG, "config", command))
+    except ValueError as e:  # validate_config only checks values; each error names the key
+        raise UsageError(str(e)) from e
+
+
 def _main(command):
     def main(argv):
         if len(argv) > 1:
             _usage(f"unexpected arguments {argv[1:]}")
-        from keras_ssl.cli import config as config_lib
 
         if command == "train":
             from keras_ssl.cli.train import train
-            config = config_lib.validate_config(_require(_CONFIG, "config", command))
+            config = _config(command)
             train(config, _require(_WORKDIR, "workdir", command), strategy=_STRATEGY.value,
                   tpu=_TPU.value, virtual_devices=_VIRTUAL_DEVICES.value)
         elif command == "eval":
@@ -131,7 +191,7 @@ def _main(command):
             print(f"SavedModel written to {path}")
         else:
             from keras_ssl.cli.preview import preview
-            config = config_lib.validate_config(_require(_CONFIG, "config", command))
+            config = _config(command)
             path = preview(config, _require(_OUTPUT, "output", command), _NUM_IMAGES.value)
             print(f"preview written to {path}")
     return main
@@ -142,7 +202,16 @@ def run(argv=None):
     if len(argv) < 2 or argv[1] not in COMMANDS:
         _usage("missing or unknown command" if len(argv) < 2 else f"unknown command {argv[1]!r}")
     command = argv.pop(1)
-    app.run(_main(command), argv=argv, flags_parser=_parse_flags)
+    try:
+        app.run(_main(command), argv=argv, flags_parser=_parse_flags)
+    except UsageError as e:
+        # Only errors raised as UsageError are the user's: their message says what to fix and a
+        # traceback would bury it. Anything else (a ValueError from Keras, say) is a bug and keeps
+        # its traceback. When parsing the flags failed, only the raw arguments are known.
+        if _TRACEBACK.value if flags.FLAGS.is_parsed() else "--traceback" in argv:
+            raise
+        print(f"keras-ssl: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

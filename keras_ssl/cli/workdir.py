@@ -5,6 +5,16 @@ import os
 
 import ml_collections
 
+from keras_ssl.cli import UsageError
+
+
+class NotARunError(UsageError, FileNotFoundError):
+    """The workdir holds no (finished) `keras-ssl train` run (a FileNotFoundError, as before)."""
+
+
+class ConfigMismatchError(UsageError, ValueError):
+    """The workdir holds a run of another config (a ValueError, as before)."""
+
 
 class Workdir:
     def __init__(self, path):
@@ -26,7 +36,7 @@ class Workdir:
                 previous = json.load(f)
             if previous != resolved:
                 changed = sorted(_diff(previous, resolved))
-                raise ValueError(
+                raise ConfigMismatchError(
                     f"{self.path} holds a run with another config (differs in {changed}); resuming "
                     "it with this config would mix two runs. Use a new --workdir, or the same "
                     "config to resume.")
@@ -35,7 +45,7 @@ class Workdir:
 
     def load_config(self):
         if not os.path.exists(self.config_path):
-            raise FileNotFoundError(
+            raise NotARunError(
                 f"{self.config_path} not found: is {self.path} the --workdir of a `keras-ssl train` "
                 "run?")
         with open(self.config_path) as f:
@@ -43,7 +53,7 @@ class Workdir:
 
     def require_encoder(self):
         if not os.path.exists(self.encoder_path):
-            raise FileNotFoundError(
+            raise NotARunError(
                 f"{self.encoder_path} not found: training in {self.path} has not finished; re-run "
                 "`keras-ssl train` with the same --config and --workdir to resume it.")
         return self.encoder_path
