@@ -49,6 +49,13 @@ def test_train_writes_the_workdir(trained):
     assert config["encoder"]["width_multiplier"] == 0.125
 
 
+def test_checkpoint_writes_log_no_tensorflow_info_lines(trained):
+    _, _, first = trained
+    output = first.stdout + first.stderr
+    assert "steps per epoch" in output  # keras_ssl's own INFO lines are kept
+    assert "Sharding callback" not in output
+
+
 def test_rerun_resumes_instead_of_restarting(trained):
     workdir, args, _ = trained
     before = os.path.getmtime(workdir / "history.csv")
