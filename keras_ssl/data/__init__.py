@@ -6,18 +6,21 @@ Example:
 >>> images, labels, class_names = data.load_arrays("folder:/data/cifar10", split="train")
 >>> ds = data.pretraining_dataset(None, 512, augment_fn, arrays=(images, labels))
 >>> big = data.streaming_pretraining_dataset("folder:gs://bucket/photos", 256, views)  # streamed
+>>> served = data.streaming_pretraining_dataset("folder:gs://bucket/photos", 256, views, epochs=100,
+...                                             service="grpc://dispatcher:5050")  # tf.data service
 """
 
 from keras_ssl.data.archive import unpack_image_folder
 from keras_ssl.data.bad_images import BadImages, BadImagesLogger
 from keras_ssl.data.folders import list_image_folder
 from keras_ssl.data.pipelines import eval_dataset, pretraining_dataset
+from keras_ssl.data.service import distribute_to_service
 from keras_ssl.data.sources import load_arrays, parse_source
 from keras_ssl.data.streaming import streaming_eval_dataset, streaming_pretraining_dataset
 from keras_ssl.data.streams import encoded_source
 
 __all__ = [
-    "BadImages", "BadImagesLogger", "encoded_source", "eval_dataset", "list_image_folder",
-    "load_arrays", "parse_source", "pretraining_dataset", "streaming_eval_dataset",
-    "streaming_pretraining_dataset", "unpack_image_folder",
+    "BadImages", "BadImagesLogger", "distribute_to_service", "encoded_source", "eval_dataset",
+    "list_image_folder", "load_arrays", "parse_source", "pretraining_dataset",
+    "streaming_eval_dataset", "streaming_pretraining_dataset", "unpack_image_folder",
 ]
