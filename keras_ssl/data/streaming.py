@@ -18,6 +18,7 @@ from keras_ssl.data.folders import FOLDER_LAYOUT
 from keras_ssl.data.pipelines import (batch_seeds, check_batch_size, epoch_key_dataset,
                                       eval_dataset, replica_slots, with_length)
 from keras_ssl.data.records import DEFAULT_IMAGE_KEY, DEFAULT_LABEL_KEY
+from keras_ssl.data.service import check_service_address, distribute_to_service
 from keras_ssl.data.decode import decode_crops
 from keras_ssl.data.sources import check_image_size, load_arrays, parse_source
 from keras_ssl.data.streams import encoded_source
@@ -46,6 +47,8 @@ def streaming_pretraining_dataset(
     image_key=DEFAULT_IMAGE_KEY,
     label_key=DEFAULT_LABEL_KEY,
     shuffle_window=1024,
+    service=None,
+    job_name=None,
 ):
     """Pre-training batches streamed from ``folder:``, ``tfrecord:`` or ``tfds:`` sources.
 
@@ -85,6 +88,9 @@ def streaming_pretraining_dataset(
       on_bad_image, max_bad_fraction, bad_images: bad-image policy and a `BadImages` counter
         (e.g. for `BadImagesLogger`).
       shuffle_window: records permuted together (record sources).
+      service, job_name: ``"grpc://host:port"`` of a tf.data service dispatcher: read, decode
+        and augment on its workers (see `keras_ssl.data.service.distribute_to_service`, which
+        says what is supported). Needs ``epochs``. Bad images are reported by this process.
 
     Returns:
       A `tf.data.Dataset` of per-replica batches, with its cardinality, prefetched.
@@ -98,6 +104,10 @@ def streaming_pretraining_dataset(
     """
     batch_size = check_batch_size(batch_size)
     _check_bad_image_policy(on_bad_image, max_bad_fraction)
+    if service is not None:
+        service = check_service_address(service)
+        if epochs is None:  # the service splits the run's epochs among its workers
+            raise ValueError("A tf.data service needs epochs (the run's length).")
     stream = encoded_source(source, split, data_dir, labeled, image_key, label_key)
     if with_labels and not stream.labeled:
         raise ValueError(f"with_labels needs labels but {stream.description} has none; use "
@@ -113,7 +123,8 @@ def streaming_pretraining_dataset(
             f"{stream.description} (over {pipelines} input pipelines); no full batch could be "
             "made (the last partial batch is dropped). Use a smaller batch_size.")
     epoch_keys = epoch_key_dataset(seed, epochs, initial_epoch, initial_step, steps)
-    reader = _Reader(stream, on_bad_image, max_bad_fraction, bad_images, shuffle_window)
+    reader = _Reader(stream, on_bad_image, max_bad_fraction, bad_images, shuffle_window,
+                     names_in_elements=service is not None)
 
     def one_epoch(epoch_key):
         key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch_key, tf.int64)])
@@ -133,12 +144,23 @@ def streaming_pretraining_dataset(
         return tf.data.Dataset.zip(batches, tf.data.Dataset.from_tensor_slices(seeds).skip(resume))
 
     def finish(batch, batch_seed):
-        views, labels = batch
+        views, labels, *skipped = batch
         out = augment(list(views), batch_seed)
-        return (out, labels) if with_labels else out
+        out = (out, labels) if with_labels else out
+        return (out, skipped[0]) if skipped else out
 
     ds = epoch_keys.flat_map(one_epoch)
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if service is not None:
+        if job_name is not None:  # A job serves one iteration: one per pipeline and resume point.
+            job_name = f"{job_name}-pipeline{pipeline}-epoch{initial_epoch}-step{initial_step}"
+        ds = distribute_to_service(ds, service, job_name)
+
+        def report(out, skipped):  # here, not on the workers, which cannot run Python
+            with tf.control_dependencies([reader.report_joined(skipped)]):
+                return tf.nest.map_structure(tf.identity, out)
+
+        ds = ds.map(report)
     return with_length(ds, steps, epochs, initial_epoch, initial_step, local)
 
 
@@ -230,8 +252,10 @@ def _crop_stage(transform, size):
 class _Reader:
     """Reads and decodes a stream's examples, skipping (and reporting) the bad ones."""
 
-    def __init__(self, stream, on_bad_image, max_bad_fraction, bad_images, shuffle_window):
+    def __init__(self, stream, on_bad_image, max_bad_fraction, bad_images, shuffle_window,
+                 names_in_elements=False):
         self.stream = stream
+        self.names_in_elements = names_in_elements
         self.on_bad_image = on_bad_image
         self.max_bad = int(max_bad_fraction * stream.num_examples)
         self.bad_images = bad_images if bad_images is not None else BadImages()
@@ -243,7 +267,10 @@ class _Reader:
 
         ``crops(contents, k)`` decodes the k-th example of the epoch (k counts skipped ones too,
         so seeds drawn from it do not move). Decode errors drop the element (`ignore_errors`);
-        a scan over the positions sees the gap and reports the names it left.
+        a scan over the positions sees the gap and reports the names it left. With
+        ``names_in_elements`` (pure TF, for tf.data service workers) the names are not reported
+        but joined into a string that each element carries, ``(crops, label, names)``, for
+        `report_joined`: a window's trailing names move on to the next window's first element.
         """
         stream, window = self.stream, self.window
         examples = stream.examples(order_key, pipeline, pipelines).batch(window).enumerate()
@@ -271,6 +298,9 @@ class _Reader:
             def report(previous, element):
                 k = element[0]
                 names_skipped = names[previous + 1 - start:k - start]
+                if self.names_in_elements:
+                    joined = tf.strings.reduce_join(names_skipped, separator="\n")
+                    return tf.identity(k), element + (joined, k < start + n)
                 done = tf.cond(k > previous + 1, lambda: self._report(names_skipped),
                                lambda: tf.constant(0, tf.int64))
                 with tf.control_dependencies([done]):
@@ -278,9 +308,26 @@ class _Reader:
 
             first = tf.maximum(start, tf.cast(skip, tf.int64)) - 1
             ds = ds.scan(first, report)
+            if self.names_in_elements:
+                return ds.map(lambda k, *rest: rest)  # the end marker carries trailing names
             return ds.filter(lambda k, *_: k < start + n).map(lambda k, views, label: (views, label))
 
-        return examples.flat_map(window_examples)
+        def carry(pending, element):
+            views, label, names, real = element
+            names = tf.strings.reduce_join(tf.stack([pending, names]), separator="\n")
+            return tf.where(real, "", names), (views, label, names, real)
+
+        ds = examples.flat_map(window_examples)
+        if self.names_in_elements:
+            ds = ds.scan(tf.constant(""), carry).filter(lambda *e: e[3]).map(lambda *e: e[:3])
+        return ds
+
+    def report_joined(self, joined):
+        """Reports the names `decoded(..)` joined into its elements (any shape of strings)."""
+        names = tf.strings.split(tf.strings.reduce_join(joined, separator="\n"), "\n")
+        names = tf.boolean_mask(names, tf.strings.length(names) > 0)
+        return tf.cond(tf.size(names) > 0, lambda: self._report(names),
+                       lambda: tf.constant(0, tf.int64))
 
     def _report(self, names):
         def record(names):
