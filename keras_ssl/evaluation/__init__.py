@@ -2,7 +2,8 @@
 
 One module per protocol:
 
-- :mod:`~keras_ssl.evaluation.features`: ``extract_features`` runs an encoder in
+- :mod:`~keras_ssl.evaluation.features`: ``extract_features`` (arrays) and
+  ``extract_dataset_features`` (streamed batches) run an encoder in
   inference mode over uint8 images; ``SavedModelEncoder`` wraps a
   ``keras-ssl export`` SavedModel so every protocol takes it like a Keras encoder.
 - :mod:`~keras_ssl.evaluation.knn`: weighted kNN of Wu et al. 2018,
@@ -27,7 +28,8 @@ Example:
 
 from keras_ssl.evaluation.clustering import (clustering_accuracy, clustering_scores,
                                              kmeans_clustering)
-from keras_ssl.evaluation.features import SavedModelEncoder, encoder_image_size, extract_features
+from keras_ssl.evaluation.features import (SavedModelEncoder, encoder_image_size,
+                                           extract_dataset_features, extract_features)
 from keras_ssl.evaluation.finetune import finetune
 from keras_ssl.evaluation.knn import knn_accuracy, knn_predict, knn_scores
 from keras_ssl.evaluation.linear_probe import linear_probe
@@ -38,7 +40,7 @@ from keras_ssl.evaluation.subsets import balanced_subset, read_subset_file
 
 __all__ = [
     "OnlineLinearProbe", "SavedModelEncoder", "balanced_subset", "clustering_accuracy",
-    "clustering_scores", "encoder_image_size", "extract_features", "finetune", "kmeans_clustering",
-    "knn_accuracy", "knn_predict", "knn_scores", "linear_probe", "mlp_probe", "nearest_neighbours",
-    "ranking_metrics", "read_subset_file", "retrieval_metrics",
+    "clustering_scores", "encoder_image_size", "extract_dataset_features", "extract_features",
+    "finetune", "kmeans_clustering", "knn_accuracy", "knn_predict", "knn_scores", "linear_probe",
+    "mlp_probe", "nearest_neighbours", "ranking_metrics", "read_subset_file", "retrieval_metrics",
 ]

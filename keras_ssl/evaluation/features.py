@@ -1,7 +1,7 @@
 """Frozen-encoder feature extraction for the evaluation protocols, from a Keras encoder or an
-exported SavedModel."""
+exported SavedModel, over images in memory or batches streamed by a `tf.data.Dataset`."""
 
-import os
+import posixpath
 
 import numpy as np
 import tensorflow as tf
@@ -35,8 +35,9 @@ class SavedModelEncoder:
     _FUNCTIONS = ("embed", "embed_training", "trainable_variables", "non_trainable_variables")
 
     def __init__(self, path):
-        self.path = os.fspath(path)
-        if not os.path.isfile(os.path.join(self.path, "saved_model.pb")):
+        self.path = str(path)  # Any tf.io.gfile path (local, gs://, ram://).
+        graph = posixpath.join(self.path, "saved_model.pb")
+        if not tf.io.gfile.exists(graph) or tf.io.gfile.isdir(graph):
             raise ValueError(
                 f"{self.path} holds no SavedModel (no saved_model.pb); pass the directory written "
                 "by `keras-ssl export`.")
@@ -132,31 +133,79 @@ def extract_features(encoder, images, batch_size=512, verbose=False):
         )
     if images.shape[0] == 0:
         raise ValueError("`images` is empty (N=0); need at least one image.")
+    batches = (images[start:start + batch_size] for start in range(0, len(images), batch_size))
+    # Slicing the numpy array directly avoids copying the whole set into a tf.data pipeline.
+    return _features(encoder, batches, tuple(images.shape[1:3]), len(images), verbose)
+
+
+def extract_dataset_features(encoder, dataset, num_examples=None, verbose=False):
+    """Features and labels of a dataset of ``(uint8 images [B, H, W, 3], labels [B])`` batches.
+
+    Each batch is encoded as `extract_features` does and dropped, so only the features stay in
+    memory: for `keras_ssl.data.streaming_eval_dataset` of a source too large to decode at once.
+
+    Example:
+
+    >>> ds = streaming_eval_dataset("folder:/data/imagenet", 500, 224, split="val")  # doctest: +SKIP
+    >>> features, labels = extract_dataset_features(encoder, ds)                    # doctest: +SKIP
+
+    Args:
+        encoder: as `extract_features`.
+        dataset: a `tf.data.Dataset` of ``(images, labels)`` batches; images uint8 of one
+            static size.
+        num_examples: the examples it holds, for the progress bar (None: unknown).
+        verbose: show a progress bar.
+
+    Returns:
+        ``(float32 features [N, D], int32 labels [N])``.
+
+    Raises:
+        ValueError: as `extract_features`, and if the dataset's elements are not such pairs.
+    """
+    spec = dataset.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2 and spec[0].dtype == tf.uint8
+            and spec[0].shape.rank == 4 and spec[0].shape[-1] == 3
+            and None not in spec[0].shape[1:3]):
+        raise ValueError(f"`dataset` must yield (uint8 images [B, H, W, 3] of a static size, "
+                         f"labels [B]) batches, got {spec}.")
+    labels = []
+
+    def batches():
+        for images, batch_labels in dataset:
+            labels.append(batch_labels.numpy())
+            yield images
+
+    features = _features(encoder, batches(), tuple(spec[0].shape[1:3]), num_examples, verbose)
+    return features, np.concatenate(labels).astype(np.int32)
+
+
+def _features(encoder, batches, image_size, num_examples, verbose):
+    """The encoder's inference-mode features of uint8 batches of `image_size`, concatenated."""
     size = encoder_image_size(encoder)
-    if size is not None and tuple(images.shape[1:3]) != size:
+    if size is not None and image_size != size:
         raise ValueError(
-            f"`images` are {images.shape[1]}x{images.shape[2]} but the encoder takes "
+            f"`images` are {image_size[0]}x{image_size[1]} but the encoder takes "
             f"{size[0]}x{size[1]}; load them at the encoder's size (image_size={size} of "
             "keras_ssl.data.load_arrays).")
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, *images.shape[1:]], tf.uint8)], autograph=False
-    )
+    @tf.function(input_signature=[tf.TensorSpec([None, *image_size, 3], tf.uint8)],
+                 autograph=False)
     def infer(batch):
         return encoder(tf.cast(batch, tf.float32) / 255.0, training=False)
 
-    # Slicing the numpy array directly avoids copying the whole set into a
-    # tf.data pipeline; the forward pass dominates the time anyway.
-    bar = _progress.progbar(len(images), "Extracting features", "image") if verbose else None
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        features = infer(images[start : start + batch_size])
+    bar = _progress.progbar(num_examples, "Extracting features", "image") if verbose else None
+    chunks, done = [], 0
+    for batch in batches:
+        features = infer(batch)
         if features.shape.rank != 2:
             raise ValueError(
                 f"The encoder must return pooled features of shape [B, D], got shape "
                 f"{features.shape}; add global pooling / flatten to the encoder."
             )
         chunks.append(features.numpy())
+        done += len(chunks[-1])
         if bar is not None:
-            bar.update(start + len(chunks[-1]))
+            bar.update(done)
+    if not chunks:
+        raise ValueError("The dataset holds no images; need at least one image.")
     return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)

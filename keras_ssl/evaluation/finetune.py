@@ -21,7 +21,7 @@ from keras_ssl.evaluation.features import encoder_image_size, extract_features
 def finetune(encoder, train_images, train_labels, test_images, test_labels, num_classes,
              subset=None, epochs=30, batch_size=256, learning_rate=None, momentum=0.9,
              weight_decay=0.0, crop_scale=(0.08, 1.0), seed=0, eval_batch_size=512,
-             verbose=False):
+             num_train_split=None, verbose=False):
     """Fine-tunes ``encoder`` with a linear head on labelled train images; reports test accuracy.
 
     The encoder's weights are changed in place (pass a fresh copy to keep the
@@ -55,6 +55,8 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
         crop_scale: area range of the random resized crop.
         seed: seed of the shuffling and the augmentations.
         eval_batch_size: images per forward pass when scoring the test split.
+        num_train_split: the size of the train split when ``train_images`` are already a subset
+            of it (read alone from a streamed source); default ``len(train_images)``.
         verbose: show a progress bar over the steps.
 
     Returns:
@@ -76,13 +78,13 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
                                             num_classes)
     test_labels = _validation.check_labels("test_labels", test_labels, len(test_images),
                                            num_classes)
-    num_train_split = len(train_images)
+    num_train_split = len(train_images) if num_train_split is None else int(num_train_split)
     if subset is not None:
         subset = np.asarray(subset)
         if (subset.ndim != 1 or len(subset) == 0 or not np.issubdtype(subset.dtype, np.integer)
-                or subset.min() < 0 or subset.max() >= num_train_split):
+                or subset.min() < 0 or subset.max() >= len(train_images)):
             raise ValueError(f"`subset` must be a non-empty 1-D array of indices into the "
-                             f"{num_train_split} train images, got {subset.dtype} {subset.shape}.")
+                             f"{len(train_images)} train images, got {subset.dtype} {subset.shape}.")
         train_images, train_labels = train_images[subset], train_labels[subset]
     learning_rate = 0.05 * batch_size / 256 if learning_rate is None else float(learning_rate)
     if not learning_rate > 0:

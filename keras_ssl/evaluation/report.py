@@ -3,17 +3,22 @@
 Figures are drawn with Matplotlib's object API (no pyplot, so no GUI backend or
 global state): a grid of retrieval queries with their nearest neighbours, a 2-D
 embedding of the features coloured by label (PCA or t-SNE, scikit-learn), and the
-pretraining curves from a run's ``history.csv`` (Keras' ``CSVLogger``).
+pretraining curves from a run's ``history.csv`` (Keras' ``CSVLogger``). Every file is read and
+written through `tf.io.gfile`, so paths may be local, ``gs://`` or ``ram://``.
 """
 
 import csv
+import io
 import math
 import os
 
 import numpy as np
+import tensorflow as tf
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
+
+from keras_ssl.files import write_bytes, write_text
 
 
 def plot_retrieval_grid(path, query_images, gallery_images, neighbours, query_labels=None,
@@ -69,8 +74,7 @@ def plot_retrieval_grid(path, query_images, gallery_images, neighbours, query_la
         axes[r, 0].set_ylabel("query", fontsize=7)
     figure.suptitle("Retrieval: query, then nearest train images by cosine similarity")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
+    return _save(figure, path)
 
 
 def plot_embedding(path, features, labels, class_names=None, method="pca", max_points=2000,
@@ -119,8 +123,7 @@ def plot_embedding(path, features, labels, class_names=None, method="pca", max_p
     ax.legend(fontsize=7, markerscale=3, loc="best")
     ax.set_title(f"{method.upper()} of {len(features)} test features, coloured by label")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
+    return _save(figure, path)
 
 
 def plot_history(path, history_csv):
@@ -130,9 +133,9 @@ def plot_history(path, history_csv):
 
     >>> plot_history("curves.png", "runs/simclr/history.csv")   # doctest: +SKIP
     """
-    if not os.path.isfile(history_csv):
+    if not tf.io.gfile.exists(history_csv):
         return None
-    with open(history_csv) as f:
+    with tf.io.gfile.GFile(history_csv) as f:
         rows = list(csv.DictReader(f))
     if not rows:
         return None
@@ -153,7 +156,14 @@ def plot_history(path, history_csv):
         ax.set_visible(False)
     figure.suptitle("Pretraining curves")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    return _save(figure, path)
+
+
+def _save(figure, path):
+    """Writes the figure as a PNG through gfile (Matplotlib writes local files only)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -220,8 +230,8 @@ def write_report(path, title, rows, description=(), settings=None, figures=None)
     if figures:
         lines += ["## Figures", ""]
         for caption, figure_path in figures.items():
-            relative = os.path.relpath(figure_path, os.path.dirname(os.path.abspath(path)))
+            # String arithmetic only, so it holds for gs:// paths too.
+            relative = os.path.relpath(figure_path, os.path.dirname(path) or ".")
             lines += [f"### {caption}", "", f"![{caption}]({relative})", ""]
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path

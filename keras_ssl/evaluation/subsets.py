@@ -11,6 +11,7 @@ only ever index the train split, so the test split cannot leak into fine-tuning.
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from keras_ssl.evaluation import _validation
 
@@ -81,7 +82,7 @@ def read_subset_file(path, num_examples, file_names=None):
     array([1, 2])
 
     Args:
-        path: the text file.
+        path: the text file (any `tf.io.gfile` path: local, ``gs://``, ``ram://``).
         num_examples: size of the train split (bounds the indices).
         file_names: the train split's file paths in load order (see
             ``keras_ssl.data.split_file_names``); needed for names, not for indices.
@@ -93,10 +94,10 @@ def read_subset_file(path, num_examples, file_names=None):
         ValueError: on a missing file, an empty subset, an index out of range, a
             duplicate, or a name that matches no (or more than one) train file.
     """
-    if not os.path.isfile(path):
+    if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
         raise ValueError(f"Subset file {path} does not exist; pass a text file with one train "
                          "index or image file name per line.")
-    with open(path) as f:
+    with tf.io.gfile.GFile(path) as f:
         entries = [line.strip() for line in f]
     entries = [e for e in entries if e and not e.startswith("#")]
     if not entries:
