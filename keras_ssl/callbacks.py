@@ -1,16 +1,19 @@
 """Training callbacks that Keras does not ship."""
 
 import contextlib
+import csv
+import io
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 
 import keras
 import tensorflow as tf
 from absl import logging as absl_logging
+
+from keras_ssl import files
 
 # TensorFlow's checkpoint code logs INFO lines through absl on every save ("Sharding callback
 # duration: 46 microseconds"), which would land among the progress output of training.
@@ -47,6 +50,39 @@ class RaiseOnNaN(keras.callbacks.Callback):
             raise FloatingPointError(
                 f"loss became {float(loss)} at batch {batch}: training diverged. Lower the learning "
                 "rate (train.base_learning_rate) or raise the warm-up; the last checkpoint is intact.")
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Keras' `CSVLogger` (a row per epoch: `epoch` then the logs' keys, sorted) for any
+    `tf.io.gfile` path, appending to the rows already there (a resumed run).
+
+    The file is rewritten whole after every epoch (`keras_ssl.files`): object stores such as GCS
+    cannot append, and Keras' logger fails on their file objects.
+
+    Example:
+    ```python
+    model.fit(dataset, epochs=10, callbacks=[HistoryCSV("gs://bucket/run/history.csv")])
+    ```
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_train_begin(self, logs=None):
+        self._rows = []
+        if tf.io.gfile.exists(self.path):
+            with tf.io.gfile.GFile(self.path) as f:
+                self._rows = list(csv.DictReader(f))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+        keys = sorted({k for row in self._rows for k in row} - {"epoch"})
+        text = io.StringIO()
+        writer = csv.DictWriter(text, ["epoch"] + keys, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self._rows)
+        files.write_text(self.path, text.getvalue())
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -169,7 +205,10 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             self._save()
 
     def on_epoch_end(self, epoch, logs=None):
-        self._position = (epoch + 1, 0)
+        # Keras ends an epoch that a callback stopped early (TimeBudget) too: it is done only
+        # when all its batches are.
+        if self._position[1] >= self.steps_per_epoch:
+            self._position = (epoch + 1, 0)
         self._save()
 
     def on_train_end(self, logs=None):
@@ -183,6 +222,6 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._step.assign(step)
         with _without_tensorflow_checkpoint_info():
             self._manager.save(checkpoint_number=epoch * self.steps_per_epoch + step)
-        if not self._chief:
-            shutil.rmtree(self._write_dir, ignore_errors=True)
+        if not self._chief and tf.io.gfile.exists(self._write_dir):
+            tf.io.gfile.rmtree(self._write_dir)
         self._saved = self._position

@@ -1,8 +1,7 @@
 """`keras-ssl export`: the trained encoder as a SavedModel for TF Serving."""
 
-import os
-
 import keras
+import tensorflow as tf
 
 from keras_ssl.cli import UsageError
 from keras_ssl.cli.workdir import Workdir
@@ -14,7 +13,7 @@ def export(workdir, output=None, overwrite=False):
     config = wd.load_config()
     output = output or wd.export_dir
     # export_encoder refuses it too, but naming its argument rather than the flag.
-    if os.path.isdir(output) and os.listdir(output) and not overwrite:
+    if tf.io.gfile.isdir(output) and tf.io.gfile.listdir(output) and not overwrite:
         raise UsageError(f"{output} is not empty (an earlier export?); pass --overwrite to replace "
                          "it, or another --output.")
     encoder = keras.models.load_model(wd.require_encoder())

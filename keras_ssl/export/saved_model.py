@@ -83,12 +83,12 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
     """
     height, width = _check_image_size(image_size)
     output_dir = os.fspath(output_dir)
-    if os.path.isfile(output_dir):
+    if tf.io.gfile.exists(output_dir) and not tf.io.gfile.isdir(output_dir):
         raise ValueError(
             f"export_encoder: output_dir={output_dir!r} is a file; pass a "
             "directory path."
         )
-    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+    if tf.io.gfile.isdir(output_dir) and tf.io.gfile.listdir(output_dir) and not overwrite:
         raise ValueError(
             f"export_encoder: output_dir={output_dir!r} is not empty; choose "
             "a new directory or pass overwrite=True."
