@@ -5,7 +5,8 @@ Two crashes, each followed by the same command again:
   it);
 - a crash while a checkpoint is being written (the process truncates the checkpoint's data file
   and SIGKILLs itself before the checkpoint is recorded as the latest).
-With op determinism on, each resumed run must end with the weights of an uninterrupted run, having
+Both with the in-memory and the streaming pipeline. With op determinism on, each resumed run must
+end with the weights of an uninterrupted run (so it saw the same batches and seeds), having
 restored the checkpoint's epoch, batch and optimizer iterations (which drive the learning-rate
 schedule). Every training runs in its own process (`tests/distributed/train_run.py`).
 """
@@ -42,9 +43,10 @@ RESUMING = re.compile(r"resuming from \S*ckpt-(\d+) at epoch (\d+), step (\d+) "
                       r"\(optimizer iterations (\d+)\)")
 
 
-def _command(out, workdir, source, *extra):
+def _command(out, workdir, source, pipeline, *extra):
     return [sys.executable, str(SCRIPT), "--out", str(out), *extra, "--", "train", *ARGS,
-            f"--workdir={workdir}", f"--config.data.source=folder:{source}"]
+            f"--workdir={workdir}", f"--config.data.source=folder:{source}",
+            f"--config.data.pipeline={pipeline}"]
 
 
 def _env():
@@ -92,29 +94,30 @@ def _kill_mid_epoch(command, workdir):
     return killed_at
 
 
-@pytest.fixture(scope="module")
-def runs(tiny_cifar10, tmp_path_factory):
+@pytest.fixture(scope="module", params=["memory", "streaming"])
+def runs(request, tiny_cifar10, tmp_path_factory):
     """The uninterrupted run, and for each crash: its checkpoint state after the crash and the
-    resumed run."""
-    tmp = tmp_path_factory.mktemp("resume")
+    resumed run; with the images decoded in memory, and streamed from the folder."""
+    pipeline = request.param
+    tmp = tmp_path_factory.mktemp(f"resume_{pipeline}")
     work = {name: tmp / name for name in ("uninterrupted", "sigkill", "dies_in_save")}
     out = {name: tmp / f"{name}.npz" for name in work}
 
     def crash_dies_in_save():
         # The 5th save (after step 8) dies; the 4th (after step 6) stays the latest.
         crashed = _run(_command(out["dies_in_save"], work["dies_in_save"], tiny_cifar10,
-                                "--die-in-save", "5"))
+                                pipeline, "--die-in-save", "5"))
         return crashed.returncode, _latest(work["dies_in_save"])
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         uninterrupted = pool.submit(
-            _run, _command(out["uninterrupted"], work["uninterrupted"], tiny_cifar10))
+            _run, _command(out["uninterrupted"], work["uninterrupted"], tiny_cifar10, pipeline))
         killed_at = pool.submit(_kill_mid_epoch, _command(out["sigkill"], work["sigkill"],
-                                                          tiny_cifar10), work["sigkill"])
+                                                          tiny_cifar10, pipeline), work["sigkill"])
         died = pool.submit(crash_dies_in_save)
         crashes = {"sigkill": killed_at.result(), "dies_in_save": died.result()}
         partial_files = sorted(os.listdir(work["dies_in_save"] / "checkpoints"))
-        resumed = {name: pool.submit(_run, _command(out[name], work[name], tiny_cifar10))
+        resumed = {name: pool.submit(_run, _command(out[name], work[name], tiny_cifar10, pipeline))
                    for name in ("sigkill", "dies_in_save")}
         results = {"uninterrupted": uninterrupted.result(),
                    **{name: future.result() for name, future in resumed.items()}}

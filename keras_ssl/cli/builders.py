@@ -1,16 +1,58 @@
 """Turn a validated config into the library's objects; methods come from their registry."""
 
 import keras
+import tensorflow as tf
 
 from keras_ssl import data, encoders, optim
 from keras_ssl.methods import registry
 
 
-def load_split(config, split, max_examples=None):
+def load_split(config, split, max_examples=None, source=None):
     """(images uint8, labels, class names) of one split of the config's data source."""
     d = config.data
-    return data.load_arrays(d.source, split, image_size=d.image_size, max_examples=max_examples,
-                            data_dir=d.tfds_data_dir, download=d.tfds_download)
+    return data.load_arrays(source or d.source, split, image_size=d.image_size,
+                            max_examples=max_examples, data_dir=d.tfds_data_dir,
+                            download=d.tfds_download)
+
+
+def train_stream(config):
+    """The train split of a streamed source (lists its files; reads no image)."""
+    d = config.data
+    return data.encoded_source(d.source, d.train_split, d.tfds_data_dir, d.labeled, d.image_key,
+                               d.label_key, d.tfds_download)
+
+
+def choose_pipeline(config):
+    """"memory" or "streaming" for the train split: `data.pipeline`, or for "auto" memory when
+    the split is labelled, decoded at `image_size` fits in `data.memory_limit_mb`, its images
+    already have that size (resizing them first would crop an upsampled image) and no tf.data
+    service is named."""
+    d = config.data
+    if d.pipeline != "auto":
+        return d.pipeline
+    if d.service is not None:
+        return "streaming"
+    if data.parse_source(d.source).kind not in ("folder", "tfrecord", "tfds"):
+        return "memory"
+    stream = train_stream(config)
+    decoded_mb = stream.num_examples * d.image_size ** 2 * 3 / 2 ** 20
+    if decoded_mb > d.memory_limit_mb or not stream.labeled:  # load_arrays reads labelled splits
+        return "streaming"
+    _, encoded, label = next(iter(stream.examples(None, 0, 1).take(1)))
+    height, width = tf.io.decode_image(stream.read(encoded, label)[0], channels=3,
+                                       expand_animations=False).shape[:2]
+    return "memory" if (height, width) == (d.image_size, d.image_size) else "streaming"
+
+
+def streaming_dataset(config, transform, bad_images, **position):
+    """The streaming pretraining dataset of the config's train split from `position` on
+    (`epochs`, `initial_epoch`, `initial_step`, `input_context`)."""
+    d = config.data
+    return data.streaming_pretraining_dataset(
+        d.source, config.train.batch_size, transform, split=d.train_split, seed=config.seed,
+        image_size=d.image_size, data_dir=d.tfds_data_dir, on_bad_image=d.on_bad_image,
+        max_bad_fraction=d.max_bad_fraction, bad_images=bad_images, labeled=d.labeled,
+        image_key=d.image_key, label_key=d.label_key, service=d.service, **position)
 
 
 def build_encoder(config):

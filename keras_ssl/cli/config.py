@@ -7,11 +7,14 @@ returns the locked ConfigDict, so that `--config.a.b=v` overrides of keys that d
 import ml_collections
 
 from keras_ssl.config_checks import check, positive, positive_int, probability
+from keras_ssl.data.bad_images import ON_BAD_IMAGE
+from keras_ssl.data.service import check_service_address
 from keras_ssl.methods import registry
 
 _OPTIMIZERS = ("lars", "sgd", "adamw")
 _LR_SCALINGS = ("linear", "sqrt")
 _PRECISIONS = ("float32", "bfloat16", "float16")
+_PIPELINES = ("auto", "memory", "streaming")
 
 
 def _maybe(value, field_type):
@@ -28,12 +31,27 @@ def base_config(method):
     # scaling). Variables, losses, softmax and batch norm stay float32.
     c.mixed_precision = "float32"
     c.data = ml_collections.ConfigDict(dict(
-        # tfds:NAME, folder:/path (train/<class>/*, test/<class>/*).
+        # tfds:NAME, folder:/path (labelled <split>/<class>/*, unlabeled <split>/**/* or a flat
+        # folder), tfrecord:PATTERN; any tf.io.gfile path (gs://, ram://).
         source="tfds:cifar10",
+        # Labelled source for `keras-ssl eval` when `source` has no labels (default: `source`).
+        eval_source=_maybe(None, str),
         image_size=32,
         train_split="train",
         test_split="test",
-        max_train_examples=_maybe(None, int),
+        max_train_examples=_maybe(None, int),  # in-memory pipeline only
+        # "memory" decodes the train split into RAM (small data, fastest); "streaming" reads,
+        # decodes and crops the original images batch by batch; "auto" keeps in memory a split
+        # of at most memory_limit_mb decoded whose images already have image_size.
+        pipeline="auto",
+        memory_limit_mb=1024,
+        labeled=_maybe(None, bool),  # folder layout: None detects it; False: no class folders
+        image_key="image",  # tfrecord: feature keys (TFDS's); label_key None: unlabeled records
+        label_key=_maybe("label", str),
+        on_bad_image="skip",  # streaming: skip and count unreadable images, or "error"
+        max_bad_fraction=0.01,  # streaming: stop when more of the source is unreadable
+        # grpc://host:port of a tf.data service dispatcher that reads and augments the stream.
+        service=_maybe(None, str),
         tfds_data_dir=_maybe(None, str),
         tfds_download=False,  # let TFDS download a dataset that is not prepared
     ))
@@ -80,6 +98,18 @@ def validate_config(config):
     check(isinstance(d.source, str) and d.source, "data.source", d.source,
           "'tfds:NAME' or 'folder:/path'")
     positive_int("data.image_size", d.image_size)
+    check(d.pipeline in _PIPELINES, "data.pipeline", d.pipeline, f"one of {_PIPELINES}")
+    positive("data.memory_limit_mb", d.memory_limit_mb)
+    check(d.on_bad_image in ON_BAD_IMAGE, "data.on_bad_image", d.on_bad_image,
+          f"one of {ON_BAD_IMAGE}")
+    probability("data.max_bad_fraction", d.max_bad_fraction)
+    if d.service is not None:
+        try:
+            check_service_address(d.service)
+        except ValueError as e:
+            raise ValueError(f"config key data.service={d.service!r} is invalid: {e}") from None
+        check(d.pipeline != "memory", "data.pipeline", d.pipeline,
+              "'auto' or 'streaming' with data.service: the service runs the streaming pipeline")
     if d.max_train_examples is not None:
         positive_int("data.max_train_examples", d.max_train_examples)
     check(e.depth in (18, 34, 50), "encoder.depth", e.depth, "18, 34 or 50")

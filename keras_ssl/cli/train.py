@@ -8,8 +8,8 @@ import tensorflow as tf
 from absl import logging
 
 from keras_ssl import data, distribute, evaluation
-from keras_ssl.callbacks import RaiseOnNaN, TimeBudget, TrainingCheckpoint
-from keras_ssl.cli import builders
+from keras_ssl.callbacks import HistoryCSV, RaiseOnNaN, TimeBudget, TrainingCheckpoint
+from keras_ssl.cli import UsageError, builders, data_errors
 from keras_ssl.cli.workdir import Workdir
 
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -32,7 +32,7 @@ def train(config, workdir, strategy="auto", tpu=None, virtual_devices=None):
     try:
         distribute.per_replica_batch_size(config.train.batch_size, strategy)
     except ValueError as e:
-        raise ValueError(f"train.batch_size: {e}") from None
+        raise UsageError(f"train.batch_size: {e}") from None
     chief = strategy.extended.should_checkpoint
     wd = Workdir(workdir)
     if chief:  # the other workers of a multi-worker run write nothing to the workdir
@@ -42,16 +42,25 @@ def train(config, workdir, strategy="auto", tpu=None, virtual_devices=None):
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(_POLICIES[config.mixed_precision])
 
-    images, labels, class_names = builders.load_split(config, config.data.train_split,
-                                                      config.data.max_train_examples)
-    batch_size = config.train.batch_size
-    if batch_size > len(images):
-        raise ValueError(f"train.batch_size={batch_size} exceeds the {len(images)} training images "
-                         f"of {config.data.source}; lower --config.train.batch_size.")
-    steps_per_epoch = len(images) // batch_size
-    logging.info("%s with %d replicas; %d training images, %d steps per epoch of %d images",
-                 type(strategy).__name__, strategy.num_replicas_in_sync, len(images),
-                 steps_per_epoch, batch_size)
+    d, batch_size = config.data, config.train.batch_size
+    with data_errors():
+        pipeline = builders.choose_pipeline(config)
+        if pipeline == "memory":
+            images, labels, class_names = builders.load_split(config, d.train_split,
+                                                              d.max_train_examples)
+            num_examples, steps_per_epoch = len(images), len(images) // batch_size
+        else:
+            _check_streamable(config)
+            stream = builders.train_stream(config)
+            pipelines = distribute.num_input_pipelines(strategy)
+            num_examples = stream.num_examples
+            steps_per_epoch = stream.examples_per_pipeline(pipelines) // (batch_size // pipelines)
+    if steps_per_epoch == 0:
+        raise UsageError(f"train.batch_size={batch_size} exceeds the {num_examples} training "
+                         f"images of {d.source}; lower --config.train.batch_size.")
+    logging.info("%s with %d replicas; %d training images (%s pipeline), %d steps per epoch of "
+                 "%d images", type(strategy).__name__, strategy.num_replicas_in_sync,
+                 num_examples, pipeline, steps_per_epoch, batch_size)
 
     with strategy.scope():
         model = builders.build_method(config, builders.build_encoder(config), steps_per_epoch)
@@ -70,22 +79,31 @@ def train(config, workdir, strategy="auto", tpu=None, virtual_devices=None):
 
     if epoch < config.train.epochs:
         transform = builders.build_transform(config)
+        bad_images = data.BadImages()
 
         def dataset_fn(initial_epoch, initial_step):
-            return strategy.distribute_datasets_from_function(
-                lambda context: data.pretraining_dataset(
-                    None, batch_size, transform=transform, seed=config.seed,
-                    arrays=(images, labels), epochs=config.train.epochs,
-                    initial_epoch=initial_epoch, initial_step=initial_step,
-                    input_context=context))
+            position = dict(epochs=config.train.epochs, initial_epoch=initial_epoch,
+                            initial_step=initial_step)
+            if pipeline == "memory":
+                def make(context):
+                    return data.pretraining_dataset(
+                        None, batch_size, transform=transform, seed=config.seed,
+                        arrays=(images, labels), input_context=context, **position)
+            else:
+                def make(context):
+                    return builders.streaming_dataset(config, transform, bad_images,
+                                                      input_context=context, **position)
+            return strategy.distribute_datasets_from_function(make)
 
         callbacks = [checkpoint, RaiseOnNaN()]
+        if pipeline == "streaming":  # before the loggers, which then record the count
+            callbacks.append(data.BadImagesLogger(bad_images))
         if config.eval.online_probe:  # before the loggers, which then record its accuracy
             callbacks.append(evaluation.OnlineLinearProbe(images, labels, len(class_names),
                                                           seed=config.seed))
         if chief:
             callbacks += [keras.callbacks.TensorBoard(wd.logs_dir),
-                          keras.callbacks.CSVLogger(wd.history_path, append=True)]
+                          HistoryCSV(wd.history_path)]
         if config.train.max_minutes is not None:
             callbacks.append(TimeBudget(config.train.max_minutes))
         distribute.fit(model, dataset_fn, epochs=config.train.epochs,
@@ -98,3 +116,13 @@ def train(config, workdir, strategy="auto", tpu=None, virtual_devices=None):
         model.encoder.save(wd.encoder_path)
         logging.info("encoder saved to %s", wd.encoder_path)
     return model
+
+
+def _check_streamable(config):
+    """What the streaming pipeline does not do, refused before training starts."""
+    if config.data.max_train_examples is not None:
+        raise UsageError("data.max_train_examples subsets the in-memory pipeline only; set "
+                         "--config.data.pipeline=memory, or drop it to stream every image.")
+    if config.eval.online_probe:
+        raise UsageError("eval.online_probe trains on labelled in-memory train images; set "
+                         "--config.data.pipeline=memory, or --config.eval.online_probe=False.")

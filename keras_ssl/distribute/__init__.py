@@ -7,6 +7,7 @@ from keras_ssl.distribute.shuffle import apply_in_sub_batches, local_rows, shuff
 from keras_ssl.distribute.strategy import (
     STRATEGIES,
     create_strategy,
+    num_input_pipelines,
     per_replica_batch_size,
     set_virtual_devices,
     uses_custom_loop,
@@ -18,6 +19,7 @@ __all__ = [
     "cross_replica_concat",
     "fit",
     "num_replicas",
+    "num_input_pipelines",
     "per_replica_batch_size",
     "replica_id",
     "set_virtual_devices",

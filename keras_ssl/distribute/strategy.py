@@ -132,6 +132,13 @@ def per_replica_batch_size(global_batch_size, strategy):
     return global_batch_size // replicas
 
 
+def num_input_pipelines(strategy):
+    """The input pipelines `distribute_datasets_from_function` makes: one per worker (host)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        spec = strategy.cluster_resolver.cluster_spec().as_dict()
+        return max(1, sum(len(spec.get(job, [])) for job in ("chief", "worker")))
+    return getattr(strategy.extended, "num_hosts", 1)
+
 
 def uses_custom_loop(strategy):
     """True where `model.fit` does not work and `keras_ssl.distribute.fit` runs its own loop.

@@ -136,7 +136,7 @@ class MoCoV2(PretrainingMethod):
 
 
 def mocov2_views(config):
-    """A query and a key view, both MoCo v2's augmentation (SimCLR's, with blur; Chen et al. 2020)."""
+    """Query and key views, both MoCo v2's augmentation (SimCLR's with blur; Chen et al. 2020)."""
     view = augment.SimCLRTransform(config.data.image_size, **config.augment)
     return augment.MultiViewTransform([view, view])
 
