@@ -44,7 +44,7 @@ def base_config(method):
         # decodes and crops the original images batch by batch; "auto" keeps in memory a split
         # of at most memory_limit_mb decoded whose images already have image_size.
         pipeline="auto",
-        memory_limit_mb=1024,
+        memory_limit_mb=1024.0,
         labeled=_maybe(None, bool),  # folder layout: None detects it; False: no class folders
         image_key="image",  # tfrecord: feature keys (TFDS's); label_key None: unlabeled records
         label_key=_maybe("label", str),

@@ -62,6 +62,9 @@ _SEMI_FRACTIONS = flags.DEFINE_list("semi_fractions", ["0.01", "0.1"],
 _SUBSET_FILE = flags.DEFINE_string(
     "subset_file", None, "eval semi: file of train indices or image file names (one per line) "
     "to fine-tune on instead of --semi_fractions.")
+_MEMORY_LIMIT_MB = flags.DEFINE_float(
+    "memory_limit_mb", None, "eval: decoded size (MB) above which a split is streamed and "
+    "fine-tuning refused (default the run's data.memory_limit_mb).", lower_bound=0.0)
 _STRATEGY = flags.DEFINE_enum(
     "strategy", "auto", ["auto", "one_device", "mirrored", "multi_worker", "tpu"],
     "train: tf.distribute strategy (auto: tpu with --tpu, multi_worker with a multi-task "
@@ -179,7 +182,7 @@ def _main(command):
                     finetune_batch_size=_FINETUNE_BATCH_SIZE.value,
                     finetune_learning_rate=_FINETUNE_LEARNING_RATE.value,
                     semi_fractions=tuple(float(f) for f in _SEMI_FRACTIONS.value),
-                    subset_file=_SUBSET_FILE.value)
+                    subset_file=_SUBSET_FILE.value, memory_limit_mb=_MEMORY_LIMIT_MB.value)
             except ValueError as e:
                 _usage(str(e))
             metrics = evaluate(_WORKDIR.value, options)
