@@ -12,6 +12,8 @@ CIFAR10_DIR = os.path.join(ROOT, ".cache", "data", "cifar10")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "distributed: runs tf.distribute checks in subprocesses")
+    config.addinivalue_line("markers", "slow: left out of CI (`-m 'not slow'`), where another case "
+                            "of the same family runs; `python -m pytest -m slow tests` runs them")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """`keras-ssl` on data that is streamed: the pipeline choice, unlabeled folders, the ImageNet
 recipes on images of assorted sizes, and a whole train -> resume -> export cycle on `ram://`."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_ssl.cli import builders
-from keras_ssl.cli.config import validate_config
+from keras_ssl.cli.config import load_recipe, validate_config
 from keras_ssl.cli.export import export
 from keras_ssl.cli.train import train
 
@@ -22,10 +21,7 @@ CONFIGS = os.path.join(ROOT, "configs")
 
 
 def recipe(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(CONFIGS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return load_recipe(os.path.join(CONFIGS, f"{name}.py"))
 
 
 def keras_ssl(*args):
@@ -113,8 +109,10 @@ def test_a_missing_data_folder_is_one_clean_message(tmp_path):
     assert f"{tmp_path}/no" in result.stderr
 
 
-@pytest.mark.parametrize("name", sorted(f[:-3] for f in os.listdir(CONFIGS)
-                                        if f.endswith("_imagenet.py")))
+# MoCo v2's recipe takes ~3 min here (ResNet-50, queue 65,536): BYOL's stands for both in CI.
+@pytest.mark.parametrize("name", [
+    pytest.param(f[:-3], marks=[pytest.mark.slow] if f.startswith("mocov2") else [])
+    for f in sorted(os.listdir(CONFIGS)) if f.endswith("_imagenet.py")])
 def test_imagenet_recipes_train_two_steps_on_images_of_assorted_sizes(name, assorted_imagenet):
     """The recipe as it is, but for its data path and a batch of 8 (its 256-4096 would need a
     machine of its own): ResNet-50 at 224, views cropped from each image's original size."""

@@ -4,6 +4,9 @@ A recipe starts from `base_config(method)`, which holds every key the CLI reads,
 returns the locked ConfigDict, so that `--config.a.b=v` overrides of keys that do not exist are refused.
 """
 
+import importlib.util
+import os
+
 import ml_collections
 
 from keras_ssl.config_checks import check, positive, positive_int, probability
@@ -30,7 +33,33 @@ def base_config(method):
     # Compute dtype of the layers ("bfloat16": TPUs and recent CPUs/GPUs; "float16": GPUs, with loss
     # scaling). Variables, losses, softmax and batch norm stay float32.
     c.mixed_precision = "float32"
-    c.data = ml_collections.ConfigDict(dict(
+    c.data = data_config()
+    c.encoder = ml_collections.ConfigDict(dict(
+        depth=18, stem="cifar", stem_stride=_maybe(None, int), width_multiplier=1.0,
+        synchronized_bn=False))
+    # The method's own sections, the defaults its module registers (keras_ssl.methods.registry).
+    c.model = ml_collections.ConfigDict(spec.default_model())
+    c.augment = ml_collections.ConfigDict(spec.default_augment())
+    c.train = ml_collections.ConfigDict(dict(
+        batch_size=256,  # global batch
+        epochs=100,
+        optimizer="lars",
+        base_learning_rate=0.3,
+        learning_rate_scaling="linear",  # peak lr = base * batch / 256 ("sqrt": base * sqrt(batch))
+        warmup_epochs=10.0,
+        momentum=0.9,
+        weight_decay=1e-6,
+        max_minutes=_maybe(None, float),  # stop early (after a batch) once this much time has passed
+        checkpoint_every_steps=_maybe(500, int),  # and after every epoch; None: epoch ends only
+        deterministic=False,  # tf.config.experimental.enable_op_determinism (slower)
+    ))
+    c.eval = eval_config()
+    return c
+
+
+def data_config():
+    """The `data` section's defaults, the same for every method."""
+    return ml_collections.ConfigDict(dict(
         # tfds:NAME, folder:/path (labelled <split>/<class>/*, unlabeled <split>/**/* or a flat
         # folder), tfrecord:PATTERN; any tf.io.gfile path (gs://, ram://).
         source="tfds:cifar10",
@@ -55,27 +84,22 @@ def base_config(method):
         tfds_data_dir=_maybe(None, str),
         tfds_download=False,  # let TFDS download a dataset that is not prepared
     ))
-    c.encoder = ml_collections.ConfigDict(dict(
-        depth=18, stem="cifar", stem_stride=_maybe(None, int), width_multiplier=1.0,
-        synchronized_bn=False))
-    # The method's own sections, the defaults its module registers (keras_ssl.methods.registry).
-    c.model = ml_collections.ConfigDict(spec.default_model())
-    c.augment = ml_collections.ConfigDict(spec.default_augment())
-    c.train = ml_collections.ConfigDict(dict(
-        batch_size=256,  # global batch
-        epochs=100,
-        optimizer="lars",
-        base_learning_rate=0.3,
-        learning_rate_scaling="linear",  # peak lr = base * batch / 256 ("sqrt": base * sqrt(batch))
-        warmup_epochs=10.0,
-        momentum=0.9,
-        weight_decay=1e-6,
-        max_minutes=_maybe(None, float),  # stop early (after a batch) once this much time has passed
-        checkpoint_every_steps=_maybe(500, int),  # and after every epoch; None: epoch ends only
-        deterministic=False,  # tf.config.experimental.enable_op_determinism (slower)
-    ))
-    c.eval = eval_config()
-    return c
+
+
+def load_recipe(path):
+    """The config of a recipe file (its `get_config()`), as `--config=path` loads it.
+
+    Example:
+    ```python
+    config = load_recipe("configs/quickstart_simclr.py")
+    config.train.epochs = 2
+    ```
+    """
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0],
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
 
 
 def eval_config():

@@ -22,7 +22,6 @@ import posixpath
 import re
 
 import keras
-import ml_collections
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -30,17 +29,16 @@ from absl import logging
 from keras_ssl import evaluation
 from keras_ssl.augment.crop import full_window
 from keras_ssl.cli import UsageError, builders, data_errors
-from keras_ssl.cli.config import base_config, eval_config
+from keras_ssl.cli.config import data_config, eval_config
 from keras_ssl.cli.workdir import Workdir
 from keras_ssl.data import BadImages, encoded_source, load_arrays, parse_source
 from keras_ssl.data import streaming_eval_dataset
 from keras_ssl.data.decode import decode_crops
 from keras_ssl.data.records import DEFAULT_LABEL_KEY
-from keras_ssl.data.sources import _subset, split_file_names
+from keras_ssl.data.sources import split_file_names, subset_indices
 from keras_ssl.data.streaming import NEEDS_LABELS
 from keras_ssl.evaluation import report
 from keras_ssl.files import write_text
-from keras_ssl.methods import registry
 
 PROTOCOLS = ("knn", "linear", "mlp", "finetune", "semi", "retrieval", "cluster")
 DEFAULT_PROTOCOLS = ("knn", "linear")
@@ -145,7 +143,7 @@ class _Split:
                 self._policy = dict(on_bad_image=d.on_bad_image,
                                     max_bad_fraction=d.max_bad_fraction, bad_images=self.bad)
                 if num < stream.num_examples:
-                    self._keep = (_subset(stream.num_examples, num) if kind == "folder"
+                    self._keep = (subset_indices(stream.num_examples, num) if kind == "folder"
                                   else np.arange(num))
                 return
         self._images, self._labels, self.class_names = load_arrays(
@@ -289,9 +287,9 @@ def evaluate(workdir=None, options=None):
     wd = Workdir(workdir) if workdir else None
     config = wd.load_config() if wd else None
     ev = config.eval if config else eval_config()
-    # The data section's defaults (the same for every method) under the run's values, so a run
-    # written before a key existed still evaluates.
-    d = ml_collections.ConfigDict(base_config(registry.names()[0]).data.to_dict())
+    # The data section's defaults under the run's values, so a run written before a key existed
+    # still evaluates.
+    d = data_config()
     if config:
         d.update(config.data)
     seed = config.seed if config else 0

@@ -243,7 +243,7 @@ def _resize(images, size):
     return tf.ensure_shape(tf.cond(same, lambda: images, resize), images.shape[:-3].concatenate(size + (3,)))
 
 
-def _subset(n, max_examples):
+def subset_indices(n, max_examples):
     """Indices of a fixed random subset (in source order) of `max_examples` out of `n`."""
     if max_examples is None or max_examples >= n:
         return np.arange(n)
@@ -258,7 +258,7 @@ def _load_in_memory(arrays, split, size, max_examples):
         )
     num_classes = max((int(labels.max()) + 1 for _, labels in arrays.values() if len(labels)), default=0)
     images, labels = arrays[split]
-    keep = _subset(len(images), max_examples)
+    keep = subset_indices(len(images), max_examples)
     images, labels = images[keep], labels[keep]
     if size is not None and images.shape[1:3] != size:
         chunks = [images[i : i + _CHUNK] for i in range(0, len(images), _CHUNK)]
@@ -367,7 +367,7 @@ def _decode(path):
 
 def _load_folder(root, split, size, max_examples):
     paths, labels, class_names, _ = list_image_folder(root, split, labeled=True)
-    keep = _subset(len(paths), max_examples)
+    keep = subset_indices(len(paths), max_examples)
     paths, labels = [paths[i] for i in keep], labels[keep]
     check_size = size is None
     if check_size:
