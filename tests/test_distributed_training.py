@@ -90,6 +90,31 @@ def runs(tiny_cifar10, tmp_path_factory):
         return {name: future.result() for name, future in futures.items()}
 
 
+@pytest.fixture(scope="module")
+def streaming_workers(tiny_cifar10, tmp_path_factory):
+    """Two workers streaming the folder: each input pipeline reads its own shard of the files
+    (disjoint and complete, tests/test_streaming.py), together the global batches."""
+    tmp = tmp_path_factory.mktemp("multi_worker_streaming")
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+
+    def worker(index):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        out = tmp / f"worker{index}.npz"
+        return _train(out, f"--workdir={tmp / 'run'}", "--strategy=multi_worker",
+                      f"--config={CONFIG}", f"--config.data.source=folder:{tiny_cifar10}",
+                      "--config.data.pipeline=streaming", *TINY, TF_CONFIG=tf_config), out, tmp
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {f"worker{i}": pool.submit(worker, i) for i in range(2)}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def test_streaming_workers_train_the_same_model(streaming_workers):
+    worker0, worker1 = (_load(streaming_workers, f"worker{i}") for i in range(2))
+    assert int(worker0["iterations"]) == int(worker1["iterations"]) == STEPS
+    assert _max_difference(worker0, worker1) == 0
+    assert "(streaming pipeline), 5 steps per epoch" in streaming_workers["worker0"][0].stderr
+
+
 def _load(runs, name):
     process, out, _ = runs[name]
     assert process.returncode == 0, f"{name} failed:\n{process.stderr[-3000:]}"

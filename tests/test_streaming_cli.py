@@ -94,6 +94,14 @@ def test_pretraining_on_an_unlabeled_flat_folder(flat_folder, tmp_path):
     assert (workdir / "encoder.keras").exists()
 
 
+def test_preview_of_an_unlabeled_folder(flat_folder, tmp_path):
+    png = tmp_path / "views.png"
+    result = keras_ssl("preview", f"--config={CONFIGS}/quickstart_simclr.py", f"--output={png}",
+                       f"--config.data.source=folder:{flat_folder}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert Image.open(png).size[0] > 100
+
+
 def test_streaming_refuses_what_it_does_not_do(tiny_cifar10, tmp_path):
     result = keras_ssl("train", f"--config={CONFIGS}/quickstart_simclr.py",
                        f"--workdir={tmp_path / 'run'}", f"--config.data.source=folder:{tiny_cifar10}",

@@ -7,12 +7,11 @@ from keras_ssl import data, encoders, optim
 from keras_ssl.methods import registry
 
 
-def load_split(config, split, max_examples=None, source=None):
+def load_split(config, split, max_examples=None):
     """(images uint8, labels, class names) of one split of the config's data source."""
     d = config.data
-    return data.load_arrays(source or d.source, split, image_size=d.image_size,
-                            max_examples=max_examples, data_dir=d.tfds_data_dir,
-                            download=d.tfds_download)
+    return data.load_arrays(d.source, split, image_size=d.image_size, max_examples=max_examples,
+                            data_dir=d.tfds_data_dir, download=d.tfds_download)
 
 
 def train_stream(config):

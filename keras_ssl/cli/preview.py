@@ -7,7 +7,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_ssl.cli import builders  # noqa: E402
+from keras_ssl import data  # noqa: E402
+from keras_ssl.cli import builders, data_errors  # noqa: E402
 
 
 def _label_of(outputs, j, k):
@@ -17,7 +18,14 @@ def _label_of(outputs, j, k):
 
 
 def preview(config, output, num_images=8):
-    images, _, _ = builders.load_split(config, config.data.train_split, num_images)
+    """The first `num_images` of the train split (any source, labelled or not), resized to
+    `data.image_size`, and the views the config's transform makes of them."""
+    d = config.data
+    with data_errors():
+        first = data.streaming_eval_dataset(
+            d.source, num_images, d.image_size, split=d.train_split, data_dir=d.tfds_data_dir,
+            with_labels=False, labeled=d.labeled, image_key=d.image_key, label_key=d.label_key)
+        images = next(iter(first)).numpy()
     outputs = builders.build_transform(config)(images, tf.constant([config.seed, 0], tf.int64))
     columns, titles = [images / 255.0], ["original"]
     for tensor in tf.nest.flatten(outputs):
