@@ -42,8 +42,8 @@ def run(*args):
     return result.stdout
 
 
-def test_the_four_methods_are_registered():
-    assert registry.names() == ["byol", "mocov2", "rotnet", "simclr"]
+def test_the_methods_are_registered():
+    assert {"byol", "mocov2", "rotnet", "simclr"} <= set(registry.names())
     with pytest.raises(ValueError, match="one of .*simclr"):
         registry.get("simclr2")
 
@@ -84,9 +84,14 @@ def test_import_keras_ssl_reaches_its_subpackages():
     assert out.strip().endswith("SimCLR")
 
 
-# MoCo v2's case takes the longest (~80 s here); BYOL stands for the momentum methods in CI.
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if n == "mocov2" else [])
-                                  for n in registry.names()])
+# Second cases of a family, run on demand: one method per family runs in CI. MoCo v2's case takes
+# the longest (~80 s here); BYOL stands for the momentum methods.
+SECOND_OF_FAMILY = {"mocov2"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=[pytest.mark.slow] if n in SECOND_OF_FAMILY else [])
+    for n in registry.names()])
 def test_after_fit_the_model_is_its_encoder_and_saves_loads_and_exports(name, tiny_cifar10,
                                                                          tmp_path):
     config = recipe(f"quickstart_{name}")

@@ -48,6 +48,10 @@ class MethodSpec:
             `keras_ssl.config_checks`); the shared sections are checked by the CLI.
         run_arguments: `run_arguments(config, steps_per_epoch) -> dict` of constructor arguments
             that depend on the run rather than the recipe (BYOL's total steps).
+        preview: optional `preview(images float [N, H, W, 3] in [0, 1], outputs) -> [(title, images
+            float [N, h, w, 3])]`, the columns `keras-ssl preview` draws of the transform's `outputs`
+            for a method whose inputs are not plain views (tiles, puzzles, masks); by default every
+            rank-4 output is a column.
     """
 
     name: str
@@ -57,6 +61,7 @@ class MethodSpec:
     views: Callable
     checks: Callable = _no_checks
     run_arguments: Callable = _no_run_arguments
+    preview: Callable = None
 
     def default_model(self):
         return copy.deepcopy(self.model)
@@ -73,13 +78,13 @@ class MethodSpec:
 
 
 def register(name, method_class, *, model, augment, views, checks=_no_checks,
-             run_arguments=_no_run_arguments):
+             run_arguments=_no_run_arguments, preview=None):
     """Adds a method under `name` (once: a second registration of the name is refused)."""
     if name in _REGISTRY:
         raise ValueError(f"a method named {name!r} is registered already "
                          f"({_REGISTRY[name].method_class.__name__}).")
     _REGISTRY[name] = MethodSpec(name, method_class, dict(model), dict(augment), views, checks,
-                                 run_arguments)
+                                 run_arguments, preview)
     return _REGISTRY[name]
 
 
