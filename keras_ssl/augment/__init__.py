@@ -11,12 +11,18 @@ from keras_ssl.augment.color import (color_distortion, color_jitter, random_gray
 from keras_ssl.augment.crop import (full_window, random_padded_crop, random_resized_crop,
                                     sample_crop_window)
 from keras_ssl.augment.flip import random_flip
+from keras_ssl.augment.context import ContextPredictionTransform, context_pairs
+from keras_ssl.augment.counting import CountingTransform, counting_views
+from keras_ssl.augment.jigsaw import JigsawTransform, jigsaw_permutations
+from keras_ssl.augment.tiles import grid_tiles, grid_to_image, normalize_tiles
 from keras_ssl.augment.multi_view import MultiViewTransform
 from keras_ssl.augment.rotation import NUM_ROTATIONS, RotationTransform, rotate_all
 from keras_ssl.augment.simclr_transform import SimCLRTransform, to_float_images
 from keras_ssl.augment.solarize import random_solarize
 
 __all__ = [
+    "ContextPredictionTransform", "CountingTransform", "JigsawTransform", "context_pairs",
+    "counting_views", "grid_tiles", "grid_to_image", "jigsaw_permutations", "normalize_tiles",
     "MultiViewTransform", "NUM_ROTATIONS", "PaddedCropFlipTransform", "RotationTransform",
     "SimCLRTransform", "color_distortion", "color_jitter", "full_window", "random_flip",
     "random_gaussian_blur", "random_grayscale", "random_padded_crop", "random_resized_crop",

@@ -6,8 +6,11 @@ Importing this package registers every method (`keras_ssl.methods.registry`).
 from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 from keras_ssl.methods.byol import BYOL
+from keras_ssl.methods.context_prediction import ContextPrediction
+from keras_ssl.methods.counting import Counting
+from keras_ssl.methods.jigsaw import Jigsaw
 from keras_ssl.methods.mocov2 import MoCoV2
 from keras_ssl.methods.rotnet import RotNet
 from keras_ssl.methods.simclr import SimCLR
 
-__all__ = ["BYOL", "MoCoV2", "PretrainingMethod", "RotNet", "SimCLR", "registry"]
+__all__ = ["BYOL", "ContextPrediction", "Counting", "Jigsaw", "MoCoV2", "PretrainingMethod", "RotNet", "SimCLR", "registry"]

@@ -1,0 +1,98 @@
+"""Context Prediction pairs (Doersch, Gupta & Efros 2015, "Unsupervised Visual Representation
+Learning by Context Prediction"): a patch and one of its 8 neighbours in a 3x3 grid with gap and
+jitter, labelled by the neighbour's relative position.
+
+Labels name the neighbour's cell in row-major order around the centre (the paper's figure 2):
+
+    0 1 2
+    3 . 4
+    5 6 7
+
+so label l is grid cell NEIGHBOUR_CELLS[l] of the 3x3 grid, whose centre cell is 4.
+"""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl.augment._random import batch_size, split_seed
+from keras_ssl.augment.crop import full_window
+from keras_ssl.augment.simclr_transform import to_float_images
+from keras_ssl.augment.tiles import (COLOR_MODES, check_grid, counter_chromatic_aberration,
+                                     extract_tiles, normalize_tiles, tile_positions)
+
+NUM_POSITIONS = 8
+CENTRE_CELL = 4
+NEIGHBOUR_CELLS = (0, 1, 2, 3, 5, 6, 7, 8)
+# (row, column) offset of each label's neighbour from the centre patch.
+NEIGHBOUR_OFFSETS = tuple((c // 3 - 1, c % 3 - 1) for c in NEIGHBOUR_CELLS)
+
+
+def context_pairs(images, tile_size, gap, jitter, seed):
+    """(pairs [B, 2, t, t, C] = (centre patch, neighbour), labels int32 [B], positions [B, 2, 2])."""
+    images = tf.convert_to_tensor(images)
+    check_grid(min(images.shape[1], images.shape[2]), 3, tile_size, gap, jitter)
+    s_label, s_tiles = split_seed(seed, 2)
+    batch = batch_size(images)
+    labels = tf.random.stateless_uniform([batch], maxval=NUM_POSITIONS, dtype=tf.int32,
+                                         seed=s_label)
+    cells = tf.stack([tf.fill([batch], CENTRE_CELL),
+                      tf.gather(tf.constant(NEIGHBOUR_CELLS, tf.int32), labels)], axis=1)
+    shape = images.shape if images.shape[0] is not None else (batch, *images.shape[1:])
+    positions = tile_positions(shape, 3, tile_size, gap, jitter, s_tiles, cells=cells)
+    return extract_tiles(images, positions, tile_size), labels, positions
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class ContextPredictionTransform:
+    """`transform(images uint8 [B, S, S, 3], seed) -> (pairs float32 [B, 2, t, t, 3], labels int32
+    [B] in 0..7)`: per image, the centre patch of a 3x3 grid and a random neighbour.
+
+    Args:
+        tile_size, gap, jitter: the paper's 96-pixel patches, 48-pixel gap, jitter up to 7 pixels
+            (section 3: "the gap ... approximately half the patch width", "randomly jitter each
+            patch location by up to 7 pixels").
+        normalize: each patch to zero mean, unit variance (the paper subtracts each patch's mean).
+        color_mode: "project" (the paper's projection against chromatic aberration), "drop",
+            "grey" or "none"; grey_probability for "grey".
+
+    Example:
+    ```python
+    pairs, labels = ContextPredictionTransform(tile_size=18, gap=3, jitter=1)(images_uint8, seed)
+    ```
+    """
+
+    def __init__(self, tile_size=96, gap=48, jitter=7, normalize=True, color_mode="project",
+                 grey_probability=0.3):
+        check_grid(None, 3, tile_size, gap, jitter)
+        if color_mode not in COLOR_MODES:
+            raise ValueError(f"color_mode={color_mode!r}: expected one of {COLOR_MODES}.")
+        self.tile_size, self.gap, self.jitter = int(tile_size), int(gap), int(jitter)
+        self.normalize, self.color_mode = bool(normalize), color_mode
+        self.grey_probability = float(grey_probability)
+
+    def __call__(self, images, seed):
+        return self.augment_crops([to_float_images(images)], seed)
+
+    def crop_windows(self, height, width, seed):
+        return full_window(height, width)[None]
+
+    def crop_sizes(self, image_size=None):
+        return [image_size]
+
+    def augment_crops(self, crops, seed):
+        (x,) = crops
+        s_color, s_pairs = split_seed(seed, 2)
+        x = counter_chromatic_aberration(x, self.color_mode, s_color, self.grey_probability)
+        pairs, labels, _ = context_pairs(x, self.tile_size, self.gap, self.jitter, s_pairs)
+        if self.normalize:
+            pairs = normalize_tiles(pairs)
+        return pairs, labels
+
+    def get_config(self):
+        return {"tile_size": self.tile_size, "gap": self.gap, "jitter": self.jitter,
+                "normalize": self.normalize, "color_mode": self.color_mode,
+                "grey_probability": self.grey_probability}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

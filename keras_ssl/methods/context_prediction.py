@@ -1,0 +1,107 @@
+"""Context Prediction (Doersch, Gupta & Efros 2015, "Unsupervised Visual Representation Learning by
+Context Prediction")."""
+
+import keras
+import numpy as np
+
+from keras_ssl import augment, config_checks
+from keras_ssl.augment.context import NEIGHBOUR_OFFSETS, NUM_POSITIONS
+from keras_ssl.methods import registry
+from keras_ssl.methods.patch_grid import (PatchGridMethod, TileClassifier, check_tiles,
+                                          cross_entropy_and_accuracy, displayable, text_images)
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class ContextPrediction(PatchGridMethod):
+    """Predict where, among its 8 neighbours in a 3x3 grid, a second patch was taken from the first.
+
+    Both patches go through one encoder (shared weights, section 3); late fusion: a shared per-patch
+    layer (fc6), the two outputs concatenated (centre first), an MLP (fc7) and an 8-way softmax
+    (fc8). Trained with `model.fit` on `(pairs [B, 2, t, t, 3], labels [B])` from
+    `keras_ssl.augment.ContextPredictionTransform`; `model(images)` embeds whole images.
+
+    Args:
+        encoder: a Keras model mapping images to features.
+        tile_dim: the per-patch layer's width (the paper's fc6: 4096).
+        head_hidden_dims: the fusion MLP's hidden widths (the paper's fc7: 4096).
+        synchronized_bn: the heads' batch norm over all replicas.
+
+    Example:
+    ```python
+    model = keras_ssl.methods.ContextPrediction(keras_ssl.encoders.ResNet18(stem="cifar"))
+    model.compile(optimizer="sgd")
+    model.fit(dataset)  # (pairs, labels) batches
+    ```
+    """
+
+    metric_names = ("loss", "position_accuracy")
+
+    def __init__(self, encoder, tile_dim=4096, head_hidden_dims=(4096,), synchronized_bn=False,
+                 **kwargs):
+        super().__init__(encoder, **kwargs)
+        self.tile_dim, self.head_hidden_dims = int(tile_dim), tuple(head_hidden_dims)
+        self.synchronized_bn = synchronized_bn
+        self.classifier = TileClassifier(2, NUM_POSITIONS, self.tile_dim, self.head_hidden_dims,
+                                         synchronized_bn, name="position_classifier")
+
+    def build_heads(self, feature_shape):
+        self.classifier.build((None, 2, feature_shape[-1]))
+
+    def compute_objective(self, data, training):
+        pairs, labels = data
+        logits = self.classifier(self.tile_encoder(pairs, training=training), training=training)
+        loss, accuracy = cross_entropy_and_accuracy(logits, labels)
+        return loss, {"position_accuracy": accuracy}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(tile_dim=self.tile_dim, head_hidden_dims=self.head_hidden_dims,
+                      synchronized_bn=self.synchronized_bn)
+        return config
+
+
+def context_views(config):
+    return augment.ContextPredictionTransform(**config.augment)
+
+
+def _checks(config):
+    check_tiles(config)
+    config_checks.boolean("augment.normalize", config.augment.normalize)
+
+
+def _pair_in_place(pairs, labels, gap=2):
+    """Both patches drawn in their cells of a 3x3 grid (the other cells white), with the gap."""
+    pairs = displayable(pairs)
+    n, t = pairs.shape[0], pairs.shape[2]
+    cell = t + gap
+    out = np.ones((n, 3 * cell - gap, 3 * cell - gap, 3), np.float32)
+    for i in range(n):
+        dy, dx = NEIGHBOUR_OFFSETS[int(labels[i])]
+        for (row, col), patch in (((1, 1), pairs[i, 0]), ((1 + dy, 1 + dx), pairs[i, 1])):
+            out[i, row * cell:row * cell + t, col * cell:col * cell + t] = patch
+    return out
+
+
+def _preview(images, outputs):
+    """The centre patch, its neighbour, the label's name and the pair put where it came from."""
+    del images
+    pairs, labels = outputs
+    labels = np.asarray(labels)
+    names = {(-1, -1): "top-left", (-1, 0): "top", (-1, 1): "top-right", (0, -1): "left",
+             (0, 1): "right", (1, -1): "bottom-left", (1, 0): "bottom", (1, 1): "bottom-right"}
+    texts = [f"label {label}\n{names[NEIGHBOUR_OFFSETS[label]]}" for label in labels]
+    pairs_np = displayable(np.asarray(pairs))
+    return [("centre patch", pairs_np[:, 0]), ("neighbour", pairs_np[:, 1]),
+            ("label", text_images(texts)), ("pair in the grid", _pair_in_place(pairs, labels))]
+
+
+registry.register(
+    "context_prediction", ContextPrediction,
+    # The paper's late-fusion AlexNet-style head (section 3, figure 3): fc6 4096 per patch, fc7
+    # 4096, fc8 8.
+    model=dict(tile_dim=4096, head_hidden_dims=(4096,)),
+    # Section 3 / 3.1: 96-pixel patches, gap 48, jitter up to 7 pixels, each patch's mean removed,
+    # "projection" against chromatic aberration.
+    augment=dict(tile_size=96, gap=48, jitter=7, normalize=True, color_mode="project",
+                 grey_probability=0.3),
+    views=context_views, checks=_checks, preview=_preview)

@@ -1,0 +1,132 @@
+"""What the patch-grid pretext methods share (Context Prediction, Jigsaw, Counting): a siamese
+tile encoder, a tile classifier with late fusion, the build on tile batches, the config checks and
+the preview drawings."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ssl import config_checks
+from keras_ssl.augment.tiles import COLOR_MODES, check_grid, grid_to_image
+from keras_ssl.heads import MLPHead, TileEncoder
+from keras_ssl.methods.base import PretrainingMethod
+
+
+class PatchGridMethod(PretrainingMethod):
+    """A method trained on tiles [B, T, h, w, 3] whose encoder embeds whole images [B, H, W, 3]."""
+
+    def __init__(self, encoder, **kwargs):
+        super().__init__(encoder, **kwargs)
+        self.tile_encoder = TileEncoder(encoder)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) == 4:  # whole images (model(images), a .keras load)
+            super().build(input_shape)
+            return
+        tile_shape = (None, *input_shape[-3:])
+        self.encoder.build(tile_shape)
+        self.build_heads(self.encoder.compute_output_shape(tile_shape))
+
+
+class TileClassifier(keras.layers.Layer):
+    """Late fusion over T tiles: a shared per-tile layer (Dense + BN + ReLU, the papers' fc6), the
+    T outputs concatenated in the tiles' order, then an MLP to `num_classes` logits (fc7, fc8).
+
+    features [B, T, D] -> logits [B, num_classes].
+    """
+
+    def __init__(self, num_tiles, num_classes, tile_dim=512, hidden_dims=(4096,),
+                 synchronized_bn=False, **kwargs):
+        super().__init__(**kwargs)
+        self.num_tiles, self.num_classes = int(num_tiles), int(num_classes)
+        self.tile_dim, self.hidden_dims = int(tile_dim), tuple(int(d) for d in hidden_dims)
+        self.synchronized_bn = synchronized_bn
+        self.tile_dense = keras.layers.Dense(self.tile_dim, use_bias=False, name="tile_dense")
+        self.tile_bn = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                                       synchronized=synchronized_bn, name="tile_bn")
+        self.head = MLPHead(self.hidden_dims, self.num_classes, batch_norm=True,
+                            synchronized_bn=synchronized_bn, name="fusion")
+
+    def build(self, input_shape):
+        d = input_shape[-1]
+        self.tile_dense.build((None, d))
+        self.tile_bn.build((None, self.tile_dim))
+        self.head.build((None, self.num_tiles * self.tile_dim))
+
+    def call(self, features, training=None):
+        x = tf.reshape(features, [-1, features.shape[-1]])
+        x = tf.nn.relu(self.tile_bn(self.tile_dense(x), training=training))
+        return self.head(tf.reshape(x, [-1, self.num_tiles * self.tile_dim]), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_tiles=self.num_tiles, num_classes=self.num_classes,
+                      tile_dim=self.tile_dim, hidden_dims=self.hidden_dims,
+                      synchronized_bn=self.synchronized_bn)
+        return config
+
+
+def cross_entropy_and_accuracy(logits, labels):
+    """Mean softmax cross-entropy (float32) and top-1 accuracy of int labels [B]."""
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.cast(labels, tf.int32)
+    loss = tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    hits = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels)
+    return loss, tf.reduce_mean(tf.cast(hits, tf.float32))
+
+
+def check_tiles(config, grid=3):
+    """The augment section's grid fits data.image_size; tiles cannot overlap; known colour mode."""
+    a = config.augment
+    for key in ("tile_size", "gap", "jitter"):
+        config_checks.check(isinstance(a[key], int) and a[key] >= (1 if key == "tile_size" else 0),
+                            f"augment.{key}", a[key], "an integer >= 1" if key == "tile_size"
+                            else "an integer >= 0")
+    config_checks.check(2 * a.jitter <= a.gap, "augment.jitter", a.jitter,
+                        f"at most augment.gap // 2 = {a.gap // 2} (tiles stay in their cells)")
+    try:
+        check_grid(config.data.image_size, grid, a.tile_size, a.gap, a.jitter)
+    except ValueError as e:
+        raise ValueError(f"config key augment.tile_size={a.tile_size!r} is invalid: {e} Lower "
+                         "augment.tile_size / augment.gap or raise data.image_size.") from None
+    check_colors(config)
+
+
+def check_colors(config):
+    a = config.augment
+    config_checks.check(a.color_mode in COLOR_MODES, "augment.color_mode", a.color_mode,
+                        f"one of {COLOR_MODES}")
+
+
+# --- preview drawings (keras-ssl preview) ---------------------------------------------------
+
+
+def displayable(tiles):
+    """Tiles of any range (normalised ones too) min-max scaled to [0, 1] each, for looking."""
+    tiles = np.asarray(tiles, np.float32)
+    axes = tuple(range(tiles.ndim - 3, tiles.ndim))
+    low = tiles.min(axis=axes, keepdims=True)
+    high = tiles.max(axis=axes, keepdims=True)
+    return (tiles - low) / np.maximum(high - low, 1e-6)
+
+
+def mosaic(tiles, grid, gap):
+    """[N, grid*grid, t, t, 3] -> [N, S, S, 3] with white gaps (at least 1 pixel, to be seen)."""
+    return grid_to_image(displayable(tiles), grid, max(1, gap)).numpy()
+
+
+def text_images(texts, size=72):
+    """One white image [size, size, 3] per string, the text drawn in black (PIL's default font)."""
+    from PIL import Image, ImageDraw
+
+    out = []
+    for text in texts:
+        image = Image.new("RGB", (size, size), "white")
+        ImageDraw.Draw(image).multiline_text((4, 4), text, fill="black", spacing=2)
+        out.append(np.asarray(image, np.float32) / 255.0)
+    return np.stack(out)
