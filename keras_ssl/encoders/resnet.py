@@ -7,6 +7,8 @@ A width multiplier scales every convolution (SimCLR's ResNet-50 (2x)/(4x); 0.25x
 
 import keras
 
+from keras_ssl import layers
+
 _BLOCKS = {
     18: ("basic", (2, 2, 2, 2)),
     34: ("basic", (3, 4, 6, 3)),
@@ -23,7 +25,7 @@ def _conv(filters, kernel_size, strides, name):
 
 def _bn(synchronized, name, gamma_initializer="ones"):
     # Momentum 0.9 and epsilon 1e-5 as in SimCLR's ResNet (BATCH_NORM_DECAY, BATCH_NORM_EPSILON).
-    return keras.layers.BatchNormalization(
+    return layers.BatchNormalization(
         momentum=0.9, epsilon=1e-5, synchronized=synchronized, gamma_initializer=gamma_initializer,
         name=name)
 

@@ -3,6 +3,8 @@ classification heads of pretext tasks."""
 
 import keras
 
+from keras_ssl import layers
+
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class MLPHead(keras.layers.Layer):
@@ -32,7 +34,7 @@ class MLPHead(keras.layers.Layer):
         for i, dim in enumerate(self.hidden_dims):
             self.hidden.append(keras.layers.Dense(dim, use_bias=not batch_norm, name=f"dense{i}"))
             if batch_norm:
-                self.hidden.append(keras.layers.BatchNormalization(
+                self.hidden.append(layers.BatchNormalization(
                     momentum=0.9, epsilon=1e-5, synchronized=synchronized_bn, name=f"bn{i}"))
             self.hidden.append(keras.layers.ReLU(name=f"relu{i}"))
         self.out = keras.layers.Dense(self.output_dim, name="output")
