@@ -16,6 +16,7 @@ on images in memory: of a streamed split only the labelled rows are read, and mo
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import os
 import posixpath
@@ -25,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from matplotlib.figure import Figure
 
 from keras_ssl import evaluation
 from keras_ssl.augment.crop import full_window
@@ -38,7 +40,7 @@ from keras_ssl.data.records import DEFAULT_LABEL_KEY
 from keras_ssl.data.sources import split_file_names, subset_indices
 from keras_ssl.data.streaming import NEEDS_LABELS
 from keras_ssl.evaluation import report
-from keras_ssl.files import write_text
+from keras_ssl.files import write_bytes, write_text
 
 PROTOCOLS = ("knn", "linear", "mlp", "finetune", "semi", "retrieval", "cluster")
 DEFAULT_PROTOCOLS = ("knn", "linear")
@@ -350,6 +352,8 @@ def evaluate(workdir=None, options=None):
             logging.info("%s %s: %s", row, protocol, _headline(protocol, results[row][protocol]))
         if row == "encoder" and features is not None:
             figures = _figures(output_dir, data, features)
+        if row == "encoder" and wd is not None:
+            figures.update(_method_figures(config, wd, data, output_dir))
     history = wd.history_path if wd else None
     figures["Pretraining curves"] = report.plot_history(
         posixpath.join(output_dir, "pretraining_curves.png"), history) if history else None
@@ -512,6 +516,43 @@ def _figures(output_dir, data, features):
         "Test features (PCA), coloured by label": report.plot_embedding(
             posixpath.join(output_dir, "embedding_pca.png"), test_f, test_y, data.class_names),
     }
+
+
+def _method_figures(config, wd, data, output_dir, num_images=8):
+    """The method's own picture of test images (its registry `eval_figures`: colourised or
+    inpainted images), drawn by the whole trained method restored from the last checkpoint."""
+    from keras_ssl.callbacks import TrainingCheckpoint
+    from keras_ssl.methods import registry
+    spec = registry.get(config.method)
+    if spec.eval_figures is None or tf.train.latest_checkpoint(wd.backup_dir) is None:
+        return {}
+    model = builders.build_method(config, builders.build_encoder(config), steps_per_epoch=1)
+    model.compile(optimizer=builders.build_optimizer(config, 1))
+    size = config.data.image_size
+    model.build((None, size, size, 3))
+    model.optimizer.build(model.trainable_variables)
+    TrainingCheckpoint(wd.backup_dir, 1).restore(model)
+    labels = data.test.labels  # the first test image of each class (up to num_images)
+    rows = [int((labels == c).nonzero()[0][0]) for c in np.unique(labels)][:num_images]
+    images = data.test.images(rows)
+    images = tf.image.resize(images, (size, size)).numpy() / 255.0 if images.shape[1] != size \
+        else images / 255.0
+    columns = spec.eval_figures(model, config, images.astype("float32"))
+    path = posixpath.join(output_dir, f"{config.method}_test_images.png")
+    figure = Figure(figsize=(1.4 * len(columns), 1.4 * len(images)))
+    axes = figure.subplots(len(images), len(columns), squeeze=False)
+    for col, (title, column) in enumerate(columns):
+        for r in range(len(images)):
+            axes[r][col].imshow(np.clip(np.asarray(column[r]), 0.0, 1.0), interpolation="nearest")
+            axes[r][col].set_xticks([])
+            axes[r][col].set_yticks([])
+            if r == 0:
+                axes[r][col].set_title(title, fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    write_bytes(path, buffer.getvalue())
+    return {f"{config.method}: what it makes of test images": path}
 
 
 def _encoder_identity(path, encoder, config):

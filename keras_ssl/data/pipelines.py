@@ -56,7 +56,10 @@ def pretraining_dataset(
         ``transform(images, labels, seed)`` if ``with_labels``), with uint8 images
         ``[B, H, W, 3]``, int32 labels ``[B]`` and an int64 seed ``[2]`` for
         ``tf.random.stateless_*`` ops. Traced by tf.data, so it must be TF code.
-        None yields the uint8 images (and labels if ``with_labels``).
+        None yields the uint8 images (and labels if ``with_labels``). A transform with a
+        true ``uses_image_index`` attribute is called with ``image_index=`` int32 ``[B]`` too:
+        each image's row in the source's arrays, the same in every epoch (a stable identity,
+        e.g. Exemplar-CNN's surrogate class).
       split, image_size, max_examples, data_dir: passed to `load_arrays`.
       seed: int seed of shuffling and of the per-batch seeds.
       with_labels: also pass labels to ``transform`` (or yield them).
@@ -109,7 +112,11 @@ def pretraining_dataset(
             batch = (tf.gather(images, index[r]),) + (
                 (tf.gather(labels, index[r]),) if with_labels else ())
             if transform is not None:
-                outputs.append(transform(*batch, batch_seeds[r]))
+                # A transform that labels by image (Exemplar-CNN's surrogate classes) is also
+                # given each image's row in `images`, the same in every epoch.
+                index_arg = ({"image_index": index[r]}
+                             if getattr(transform, "uses_image_index", False) else {})
+                outputs.append(transform(*batch, batch_seeds[r], **index_arg))
             else:
                 outputs.append(batch if with_labels else batch[0])
         return tf.nest.map_structure(lambda *xs: tf.stack(xs), *outputs)

@@ -6,11 +6,14 @@ Importing this package registers every method (`keras_ssl.methods.registry`).
 from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 from keras_ssl.methods.byol import BYOL
+from keras_ssl.methods.colorization import Colorization
+from keras_ssl.methods.context_encoder import ContextEncoder
 from keras_ssl.methods.context_prediction import ContextPrediction
 from keras_ssl.methods.counting import Counting
+from keras_ssl.methods.exemplar import Exemplar
 from keras_ssl.methods.jigsaw import Jigsaw
 from keras_ssl.methods.mocov2 import MoCoV2
 from keras_ssl.methods.rotnet import RotNet
 from keras_ssl.methods.simclr import SimCLR
 
-__all__ = ["BYOL", "ContextPrediction", "Counting", "Jigsaw", "MoCoV2", "PretrainingMethod", "RotNet", "SimCLR", "registry"]
+__all__ = ["BYOL", "Colorization", "ContextEncoder", "ContextPrediction", "Counting", "Exemplar", "Jigsaw", "MoCoV2", "PretrainingMethod", "registry", "RotNet", "SimCLR"]

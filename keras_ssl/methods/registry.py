@@ -52,6 +52,10 @@ class MethodSpec:
             float [N, h, w, 3])]`, the columns `keras-ssl preview` draws of the transform's `outputs`
             for a method whose inputs are not plain views (tiles, puzzles, masks); by default every
             rank-4 output is a column.
+        eval_figures: optional `eval_figures(model, config, images float [N, H, W, 3] in [0, 1]) ->
+            [(title, images float [N, h, w, 3])]`, columns of a picture of what the trained
+            method (all its heads, restored from the run's last checkpoint) makes of test
+            images, drawn by `keras-ssl eval --workdir` (colourised or inpainted images).
     """
 
     name: str
@@ -62,6 +66,7 @@ class MethodSpec:
     checks: Callable = _no_checks
     run_arguments: Callable = _no_run_arguments
     preview: Callable = None
+    eval_figures: Callable = None
 
     def default_model(self):
         return copy.deepcopy(self.model)
@@ -78,13 +83,13 @@ class MethodSpec:
 
 
 def register(name, method_class, *, model, augment, views, checks=_no_checks,
-             run_arguments=_no_run_arguments, preview=None):
+             run_arguments=_no_run_arguments, preview=None, eval_figures=None):
     """Adds a method under `name` (once: a second registration of the name is refused)."""
     if name in _REGISTRY:
         raise ValueError(f"a method named {name!r} is registered already "
                          f"({_REGISTRY[name].method_class.__name__}).")
     _REGISTRY[name] = MethodSpec(name, method_class, dict(model), dict(augment), views, checks,
-                                 run_arguments, preview)
+                                 run_arguments, preview, eval_figures)
     return _REGISTRY[name]
 
 

@@ -1,0 +1,24 @@
+"""Colorization on CIFAR-10 at the SimCLR quickstart's encoder size (1/4-width ResNet-18,
+stride-2 CIFAR stem) for a 2-core CPU: L in, a distribution over the ab bins that the training
+images reach (grid 10) at 8 x 8 out, rebalanced soft cross-entropy (Zhang et al. 2016)."""
+
+from keras_ssl.cli.config import base_config
+
+
+def get_config():
+    c = base_config("colorization")
+    c.data.source = "folder:.cache/data/cifar10"
+    c.encoder.depth = 18
+    c.encoder.stem = "cifar"
+    c.encoder.stem_stride = 2
+    c.encoder.width_multiplier = 0.25
+    c.train.batch_size = 128
+    c.train.epochs = 6
+    # Zhang et al. train with Adam; AdamW here (peak 1e-3 after linear scaling).
+    c.train.optimizer = "adamw"
+    c.train.base_learning_rate = 2e-3
+    c.train.learning_rate_scaling = "linear"
+    c.train.warmup_epochs = 0.2
+    c.train.weight_decay = 1e-4
+    c.train.max_minutes = 12.0
+    return c

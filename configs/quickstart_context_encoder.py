@@ -1,0 +1,25 @@
+"""Context Encoder on CIFAR-10 at the SimCLR quickstart's encoder size (1/4-width ResNet-18,
+stride-2 CIFAR stem) for a 2-core CPU: central 16 x 16 hole, channel-wise FC, up-convolutions to
+the image, 0.999 masked L2 + 0.001 adversarial (Pathak et al. 2016)."""
+
+from keras_ssl.cli.config import base_config
+
+
+def get_config():
+    c = base_config("context_encoder")
+    c.data.source = "folder:.cache/data/cifar10"
+    c.encoder.depth = 18
+    c.encoder.stem = "cifar"
+    c.encoder.stem_stride = 2
+    c.encoder.width_multiplier = 0.25
+    c.train.batch_size = 128
+    c.train.epochs = 6
+    # Pathak et al. use Adam (2e-4, beta_1 0.5) for both nets; AdamW, peak 1e-3, for the
+    # generator here (the discriminator keeps the paper's 2e-4).
+    c.train.optimizer = "adamw"
+    c.train.base_learning_rate = 2e-3
+    c.train.learning_rate_scaling = "linear"
+    c.train.warmup_epochs = 0.2
+    c.train.weight_decay = 1e-4
+    c.train.max_minutes = 12.0
+    return c

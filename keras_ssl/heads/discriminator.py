@@ -1,0 +1,51 @@
+"""The adversarial discriminator of the Context Encoder (Pathak et al. 2016, section 3.2)."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class PatchDiscriminator(keras.layers.Layer):
+    """Images [B, H, W, 3] -> real/fake logits [B]: DCGAN-style 4 x 4 stride-2 convolutions with
+    LeakyReLU(0.2) and batch norm (none on the first), then a linear unit on the flattened map.
+
+    Example:
+    ```python
+    d = PatchDiscriminator(filters=(32, 64, 128))
+    logits = d(images)   # [B]
+    ```
+    """
+
+    def __init__(self, filters=(64, 128, 256), **kwargs):
+        super().__init__(**kwargs)
+        self.filters = tuple(int(f) for f in filters)
+        self.blocks = []
+        for i, f in enumerate(self.filters):
+            self.blocks.append(keras.layers.Conv2D(f, 4, strides=2, padding="same",
+                                                   use_bias=i == 0, name=f"conv{i}"))
+            if i > 0:
+                self.blocks.append(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                                                   name=f"bn{i}"))
+            self.blocks.append(keras.layers.LeakyReLU(0.2, name=f"lrelu{i}"))
+        self.flatten = keras.layers.Flatten(name="flatten")
+        self.out = keras.layers.Dense(1, name="output")
+
+    def build(self, input_shape):
+        shape = input_shape
+        for layer in self.blocks + [self.flatten]:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.out.build(shape)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self.blocks:
+            x = layer(x, training=training)
+        return self.out(self.flatten(x))[:, 0]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters)
+        return config

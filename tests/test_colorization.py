@@ -1,0 +1,124 @@
+"""Colorization (Zhang et al. 2016): Lab conversion against scikit-image on real CIFAR-10 images,
+soft encoding, class rebalancing, annealed-mean decoding, and the RGB -> L encoder."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_ssl import augment, data, encoders
+from keras_ssl.augment import lab
+from keras_ssl.methods import Colorization
+
+skimage_color = pytest.importorskip("skimage.color")
+
+
+@pytest.fixture(scope="module")
+def real_images(tiny_cifar10):
+    images, _, _ = data.load_arrays(f"folder:{tiny_cifar10}", "train")
+    return images[:40]
+
+
+def test_lab_matches_scikit_image_and_round_trips_on_real_images(real_images):
+    rgb = real_images.astype(np.float64) / 255.0
+    expected = skimage_color.rgb2lab(rgb)
+    ours = lab.rgb_to_lab(rgb.astype(np.float32)).numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-3)
+    np.testing.assert_allclose(lab.lab_to_rgb(ours).numpy(), rgb, atol=1e-3)
+    np.testing.assert_allclose(lab.lab_to_rgb(expected.astype(np.float32)).numpy(),
+                               skimage_color.lab2rgb(expected), atol=1e-3)
+    # Out-of-gamut Lab values: both clip the same way.
+    rng = np.random.default_rng(0)
+    wild = np.stack([rng.uniform(0, 100, 500), rng.uniform(-110, 110, 500),
+                     rng.uniform(-110, 110, 500)], -1)
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = skimage_color.lab2rgb(wild)
+    np.testing.assert_allclose(lab.lab_to_rgb(wild.astype(np.float32)).numpy(), reference,
+                               atol=1e-3)
+
+
+def test_in_gamut_bins_and_bins_from_data(real_images):
+    bins = augment.in_gamut_ab_bins(10)
+    assert 200 < len(bins) < 400 and np.all(np.abs(bins) <= 110)
+    assert np.all(np.mod(bins, 10) == 0)
+    data_bins, prior = augment.ab_bins_from_data(real_images)
+    np.testing.assert_allclose(prior.sum(), 1.0)
+    # Every pixel's nearest grid cell is one of the data bins.
+    ab = lab.rgb_to_lab(real_images / 255.0).numpy()[..., 1:].reshape(-1, 2)
+    cells = {tuple(c) for c in data_bins.astype(int)}
+    snapped = np.round(ab / 10) * 10
+    assert all((int(a), int(b)) in cells for a, b in snapped[::97])
+
+
+def test_soft_encoding_sums_to_one_and_peaks_at_the_true_bin():
+    bins = augment.in_gamut_ab_bins(10)
+    rng = np.random.default_rng(1)
+    ab = bins[rng.integers(0, len(bins), 64)] + rng.uniform(-4.9, 4.9, (64, 2)).astype(np.float32)
+    z = augment.soft_encode(ab, bins).numpy()
+    np.testing.assert_allclose(z.sum(-1), 1.0, atol=1e-5)
+    assert np.all((z > 0).sum(-1) == 5)
+    nearest = np.argmin(((ab[:, None] - bins[None]) ** 2).sum(-1), -1)
+    np.testing.assert_array_equal(z.argmax(-1), nearest)
+    # The weights are the Gaussian (sigma 5) of the distances, normalised (float64 reference).
+    d2 = ((ab[:, None].astype(np.float64) - bins[None]) ** 2).sum(-1)
+    top = np.argsort(d2, -1)[:, :5]
+    g = np.exp(-np.take_along_axis(d2, top, -1) / 50.0)
+    np.testing.assert_allclose(np.take_along_axis(z, top, -1), g / g.sum(-1, keepdims=True),
+                               atol=1e-4)
+
+
+def test_rebalancing_weights_have_expectation_one_under_the_prior(real_images):
+    bins, prior = augment.ab_bins_from_data(real_images)
+    w = augment.rebalancing_weights(prior, bins, lam=0.5, sigma=5.0)
+    smoothed = lab.smoothed_prior(prior, bins, 5.0)
+    np.testing.assert_allclose(np.sum(smoothed * w), 1.0, atol=1e-9)
+    # Rarer colours weigh more; lam = 1 gives equal weights.
+    assert w[np.argmin(smoothed)] > w[np.argmax(smoothed)]
+    np.testing.assert_allclose(augment.rebalancing_weights(prior, bins, lam=1.0), 1.0)
+    # No smoothing: exactly 1 / ((1 - lam) p + lam / Q), normalised under p.
+    raw = augment.rebalancing_weights(prior, bins, lam=0.5, sigma=0)
+    ref = 1 / (0.5 * prior + 0.5 / len(prior))
+    np.testing.assert_allclose(raw, ref / np.sum(prior * ref))
+
+
+def test_annealed_mean_is_the_mode_at_low_temperature_and_the_mean_at_one():
+    bins = augment.in_gamut_ab_bins(10)
+    rng = np.random.default_rng(2)
+    p = rng.dirichlet(np.ones(len(bins)) * 0.3, size=16).astype(np.float32)
+    np.testing.assert_allclose(augment.annealed_mean(p, bins, 1.0).numpy(), p @ bins, atol=1e-3)
+    np.testing.assert_allclose(augment.annealed_mean(p, bins, 1e-3).numpy(),
+                               bins[p.argmax(-1)], atol=1e-3)
+    middle = augment.annealed_mean(p, bins, 0.38).numpy()
+    assert not np.allclose(middle, p @ bins, atol=0.5)
+
+
+def test_transform_targets_and_a_training_step(real_images):
+    bins, prior = augment.ab_bins_from_data(real_images)
+    transform = augment.ColorizationTransform(bins, output_stride=4)
+    x, targets = transform(real_images[:8], tf.constant([0, 1], tf.int64))
+    assert x.shape == (8, 32, 32, 3) and targets.shape == (8, 8, 8, len(bins))
+    np.testing.assert_allclose(targets.numpy().sum(-1), 1.0, atol=1e-5)
+    encoder = encoders.ResNet(18, stem="cifar", stem_stride=2, width_multiplier=0.125,
+                              input_shape=(32, 32, 3))
+    model = Colorization(encoder, bins=bins, prior=prior)
+    model.compile(optimizer="adam")
+    model.build((None, 32, 32, 3))
+    # The loss is the rebalanced soft cross-entropy (float64 reference from the model's logits).
+    logits = model.predict_logits(x).numpy().astype(np.float64)
+    logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+        - logits.max(-1, keepdims=True)
+    w = model.class_weights[targets.numpy().argmax(-1)]
+    expected = np.mean(w * -(targets.numpy() * logp).sum(-1))
+    loss, _ = model.compute_objective((x, targets), training=False)
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-4)
+    # The encoder sees lightness only: images of equal L but other colours embed the same.
+    L = lab.rgb_to_lab(x)[..., :1]
+    recoloured = lab.lab_to_rgb(tf.concat([L, tf.zeros_like(L), tf.zeros_like(L)], -1))
+    same_l = lab.rgb_to_lab(recoloured)[..., 0]
+    np.testing.assert_allclose(same_l, L[..., 0], atol=0.05)
+    np.testing.assert_allclose(model(recoloured), model(x), atol=2e-3)
+    assert model.decode(x).shape == (8, 32, 32, 3)
+    history = model.fit(tf.data.Dataset.from_tensors((x, targets)).repeat(3), verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
