@@ -24,7 +24,7 @@ def get_config():
     c.model.margin = 10.0
     c.model.head_hidden_dims = (512,)
     c.train.batch_size = 128
-    c.train.epochs = 3
+    c.train.epochs = 4
     c.train.optimizer = "sgd"
     c.train.base_learning_rate = 0.2
     c.train.learning_rate_scaling = "linear"

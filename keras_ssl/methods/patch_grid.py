@@ -107,12 +107,14 @@ def check_colors(config):
 
 
 def displayable(tiles):
-    """Tiles of any range (normalised ones too) min-max scaled to [0, 1] each, for looking."""
+    """Tiles for looking: those in [0, 1] as they are, others (normalised ones) min-max scaled to
+    [0, 1] each."""
     tiles = np.asarray(tiles, np.float32)
     axes = tuple(range(tiles.ndim - 3, tiles.ndim))
     low = tiles.min(axis=axes, keepdims=True)
     high = tiles.max(axis=axes, keepdims=True)
-    return (tiles - low) / np.maximum(high - low, 1e-6)
+    inside = (low >= 0.0) & (high <= 1.0)
+    return np.where(inside, tiles, (tiles - low) / np.maximum(high - low, 1e-6))
 
 
 def mosaic(tiles, grid, gap):

@@ -1,0 +1,42 @@
+"""Context Prediction on ImageNet, the paper's setting (Doersch, Gupta & Efros 2015, section 3 and
+3.1): 96x96 patches, a gap of 48 pixels (about half a patch) between a patch and its neighbours,
+each patch's position jittered by up to 7 pixels, each patch's mean subtracted, and the
+"projection" of the green-magenta colour axis against chromatic aberration. The paper resizes
+images to between 150K and 450K pixels; here to 448x448 (~200K), so the 3x3 grid of 144-pixel cells
+(432 pixels) lies at a random place in it. Late fusion as the paper's AlexNet-style pair network:
+fc6 per patch (4096), concatenation, fc7 4096, an 8-way fc8; here on a ResNet-50.
+
+Not reproduced: the paper also downsamples some patches to as few as 100 pixels and upsamples them
+again (against low-level shortcuts), and its training ran in Caffe with batch norm added for
+stability; the optimiser values below (SGD, momentum 0.9, batch 128, learning rate 0.01) are this
+recipe's, not verified against the paper.
+
+    keras-ssl train --config=configs/context_prediction_imagenet.py \
+        --workdir=runs/context_prediction_imagenet --config.data.source=folder:/path/to/imagenet
+"""
+
+from keras_ssl.cli.config import base_config
+
+
+def get_config():
+    c = base_config("context_prediction")
+    c.data.source = "tfds:imagenet2012"
+    c.data.image_size = 448
+    c.data.test_split = "validation"
+    c.encoder.depth = 50
+    c.encoder.stem = "imagenet"
+    c.augment.tile_size = 96
+    c.augment.gap = 48
+    c.augment.jitter = 7
+    c.augment.normalize = True
+    c.augment.color_mode = "project"
+    c.model.tile_dim = 4096
+    c.model.head_hidden_dims = (4096,)
+    c.train.batch_size = 128
+    c.train.epochs = 100
+    c.train.optimizer = "sgd"
+    c.train.base_learning_rate = 0.02  # x 128 / 256 = 0.01
+    c.train.learning_rate_scaling = "linear"
+    c.train.warmup_epochs = 1.0
+    c.train.weight_decay = 5e-4
+    return c

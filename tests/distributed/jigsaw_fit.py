@@ -1,0 +1,69 @@
+"""Train a tiny Jigsaw 3 steps with `model.fit` on N logical CPU devices; save losses and weights.
+
+    python jigsaw_fit.py --devices 2 --init init.weights.h5 --out result.npz [--write-init]
+
+Puzzles are made once, before training, by `JigsawTransform` from fixed random images, so every run
+sees the same global batches; encoder and heads use synchronized batch norm. `--devices 1` runs
+without a strategy (the reference). The output holds `loss` (fit's running mean after each step),
+`paths`, and `initial<i>` / `final<i>` (every weight, batch-norm statistics included).
+"""
+
+import argparse
+
+from common import setup
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ssl.augment import JigsawTransform
+from keras_ssl.encoders import ResNet18
+from keras_ssl.methods import Jigsaw
+
+STEPS = 3
+GLOBAL_BATCH = 8
+IMAGE_SIZE = 32
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, required=True)
+    parser.add_argument("--init", required=True)
+    parser.add_argument("--write-init", action="store_true")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    strategy = setup(args.devices)
+
+    images = np.random.default_rng(0).integers(
+        0, 256, (STEPS * GLOBAL_BATCH, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.uint8)
+    puzzles, labels = JigsawTransform(8, 2, 1, num_permutations=10)(
+        images, tf.constant([0, 1], tf.int64))
+    dataset = tf.data.Dataset.from_tensor_slices((puzzles, labels)).batch(
+        GLOBAL_BATCH, drop_remainder=True)
+
+    with strategy.scope():
+        encoder = ResNet18(stem="cifar", width_multiplier=0.125, synchronized_bn=True,
+                           input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+        model = Jigsaw(encoder, num_permutations=10, tile_dim=8, head_hidden_dims=(16,),
+                       synchronized_bn=True)
+        model.build(puzzles.shape)
+        if args.write_init:
+            model.save_weights(args.init)
+        else:
+            model.load_weights(args.init)
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), jit_compile=False)
+
+    initial = {f"initial{i}": np.asarray(v) for i, v in enumerate(model.weights)}
+    losses = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
+    model.fit(dataset, epochs=1, shuffle=False, verbose=0, callbacks=[record])
+    if len(losses) != STEPS:
+        raise RuntimeError(f"expected {STEPS} steps, fit ran {len(losses)}")
+    final = {f"final{i}": np.asarray(v) for i, v in enumerate(model.weights)}
+    np.savez(args.out, loss=np.array(losses), paths=np.array([v.path for v in model.weights]),
+             **initial, **final)
+
+
+if __name__ == "__main__":
+    main()
