@@ -57,6 +57,11 @@ def streaming_dataset(config, transform, bad_images, **position):
 def build_encoder(config):
     e = config.encoder
     size = config.data.image_size
+    if e.get("kind", "resnet") == "amdim":
+        a = e.amdim
+        return encoders.AMDIMEncoder(ndf=a.ndf, n_rkhs=a.n_rkhs, n_depth=a.n_depth,
+                                     use_bn=a.use_bn, synchronized_bn=e.synchronized_bn,
+                                     input_shape=(size, size, 3), name="encoder")
     return encoders.ResNet(depth=e.depth, stem=e.stem, stem_stride=e.stem_stride,
                            width_multiplier=e.width_multiplier,
                            synchronized_bn=e.synchronized_bn, input_shape=(size, size, 3),

@@ -18,6 +18,7 @@ _OPTIMIZERS = ("lars", "sgd", "adamw")
 _LR_SCALINGS = ("linear", "sqrt")
 _PRECISIONS = ("float32", "bfloat16", "float16")
 _PIPELINES = ("auto", "memory", "streaming")
+_ENCODERS = ("resnet", "amdim")
 
 
 def _maybe(value, field_type):
@@ -34,9 +35,13 @@ def base_config(method):
     # scaling). Variables, losses, softmax and batch norm stay float32.
     c.mixed_precision = "float32"
     c.data = data_config()
+    # kind "resnet" reads depth/stem/stem_stride/width_multiplier; "amdim" reads the `amdim`
+    # subsection (keras_ssl.encoders.AMDIMEncoder); synchronized_bn applies to both.
     c.encoder = ml_collections.ConfigDict(dict(
+        kind="resnet",
         depth=18, stem="cifar", stem_stride=_maybe(None, int), width_multiplier=1.0,
-        synchronized_bn=False))
+        synchronized_bn=False,
+        amdim=ml_collections.ConfigDict(dict(ndf=128, n_rkhs=1024, n_depth=10, use_bn=False))))
     # The method's own sections, the defaults its module registers (keras_ssl.methods.registry).
     c.model = ml_collections.ConfigDict(spec.default_model())
     c.augment = ml_collections.ConfigDict(spec.default_augment())
@@ -136,6 +141,18 @@ def validate_config(config):
               "'auto' or 'streaming' with data.service: the service runs the streaming pipeline")
     if d.max_train_examples is not None:
         positive_int("data.max_train_examples", d.max_train_examples)
+    check(e.kind in _ENCODERS, "encoder.kind", e.kind, f"one of {_ENCODERS}")
+    if e.kind == "amdim":
+        a = e.amdim
+        positive_int("encoder.amdim.ndf", a.ndf)
+        positive_int("encoder.amdim.n_rkhs", a.n_rkhs)
+        positive_int("encoder.amdim.n_depth", a.n_depth)
+        check(isinstance(a.use_bn, bool), "encoder.amdim.use_bn", a.use_bn, "True or False")
+        check(d.image_size in (32, 64, 128), "data.image_size", d.image_size,
+              "32, 64 or 128 with encoder.kind='amdim' (its per-size layer lists)")
+        widest = a.ndf * (4 if d.image_size == 32 else 8)
+        check(a.n_rkhs >= widest, "encoder.amdim.n_rkhs", a.n_rkhs,
+              f">= {widest} (the last layer only widens: 4 x ndf at 32x32, 8 x ndf above)")
     check(e.depth in (18, 34, 50), "encoder.depth", e.depth, "18, 34 or 50")
     check(e.stem in ("cifar", "imagenet"), "encoder.stem", e.stem, "'cifar' or 'imagenet'")
     check(e.stem_stride in (None, 1, 2), "encoder.stem_stride", e.stem_stride,

@@ -5,6 +5,7 @@ Importing this package registers every method (`keras_ssl.methods.registry`).
 
 from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
+from keras_ssl.methods.amdim import AMDIM
 from keras_ssl.methods.byol import BYOL
 from keras_ssl.methods.colorization import Colorization
 from keras_ssl.methods.context_encoder import ContextEncoder
@@ -16,4 +17,4 @@ from keras_ssl.methods.mocov2 import MoCoV2
 from keras_ssl.methods.rotnet import RotNet
 from keras_ssl.methods.simclr import SimCLR
 
-__all__ = ["BYOL", "Colorization", "ContextEncoder", "ContextPrediction", "Counting", "Exemplar", "Jigsaw", "MoCoV2", "PretrainingMethod", "registry", "RotNet", "SimCLR"]
+__all__ = ["AMDIM", "BYOL", "Colorization", "ContextEncoder", "ContextPrediction", "Counting", "Exemplar", "Jigsaw", "MoCoV2", "PretrainingMethod", "registry", "RotNet", "SimCLR"]

@@ -1,0 +1,29 @@
+"""AMDIM on CIFAR-10 sized for a 2-core CPU: a few minutes of pretraining on all 50,000 images.
+
+The paper's small CIFAR-10 model (configs/amdim_cifar10.py, ndf=128, n_depth=10) takes ~100x this
+compute. This keeps AMDIM's encoder layout (no padding, f1/f5/f7), objective (NCE over the global
+batch for (1,5), (1,7), (5,5), soft clip 20, lambda 4e-2) and augmentation, and shrinks width and
+depth (ndf=24, n_rkhs=128, one layer per block); batch 128 (the NCE's cost grows with the batch
+squared times 49 locations) and a higher Adam rate for so few epochs.
+"""
+
+from keras_ssl.cli.config import base_config
+
+
+def get_config():
+    c = base_config("amdim")
+    c.data.source = "folder:.cache/data/cifar10"
+    c.data.image_size = 32
+    c.encoder.kind = "amdim"
+    c.encoder.amdim.ndf = 24
+    c.encoder.amdim.n_rkhs = 128
+    c.encoder.amdim.n_depth = 1
+    c.train.batch_size = 128
+    c.train.epochs = 2
+    c.train.optimizer = "adamw"
+    c.train.base_learning_rate = 2e-3
+    c.train.learning_rate_scaling = "linear"
+    c.train.warmup_epochs = 0.1
+    c.train.weight_decay = 1e-5
+    c.train.max_minutes = 12.0
+    return c

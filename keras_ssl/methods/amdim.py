@@ -1,0 +1,168 @@
+"""AMDIM (Bachman, Hjelm & Buchwalter 2019, "Learning Representations by Maximizing Mutual Information
+Across Views", arXiv 1906.00910)."""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl import augment, config_checks
+from keras_ssl.distribute import num_replicas, replica_id
+from keras_ssl.heads.amdim import MixtureHeads, ResidualEmbedding
+from keras_ssl.losses.amdim import amdim_loss
+from keras_ssl.methods import registry
+from keras_ssl.methods.base import PretrainingMethod
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class AMDIM(PretrainingMethod):
+    """AMDIM: two augmented views -> multiscale encoder (f1, f5, f7) -> embeddings phi_1, phi_5, phi_7
+    into n_rkhs -> NCE for the scale pairs (1, 5), (1, 7), (5, 5) in both directions (eq. 5), with
+    soft clipping and the score regulariser; optionally mixture-based f1 (section 3.7, eq. 6-7).
+
+    Negatives are every location of every other image over the global batch (targets gathered across
+    replicas, `keras_ssl.losses.amdim`). The (5, 5) source of each image is one f5 location drawn per
+    step (as the authors' code), from a seed of the step and the image's global index, so it does not
+    depend on the replica count. Both views go through the encoder as one batch. `model(images)` is
+    the global feature f1, what the linear and MLP probes read (the paper's evaluation).
+
+    Args:
+        encoder: a `keras_ssl.encoders.AMDIMEncoder` (or any encoder with `feature_maps()` giving
+            f1 [B, 1, 1, d1], f5 [B, 5, 5, d5], f7 [B, 7, 7, d7] and an `n_rkhs` attribute).
+        clip: soft-clipping range c of c * tanh(s / c) (20, the paper's and the code's `tclip`).
+        reg_weight: lambda of lambda * s^2 (paper 4e-2; the code uses 5e-2).
+        num_mixtures: k mixture components of f1 (1: the plain objective, the paper's main results).
+        mixture_tau: tau of eq. (7), q = softmax(tau * s_nce) over the components.
+        entropy_weight: alpha of eq. (6)'s alpha * H(q).
+        hidden_bn: batch norm on the hidden layer of phi_5 / phi_7 (the code's use_bn).
+        synchronized_bn: batch norm of the heads over all replicas.
+        gather_negatives: False uses only this replica's images as negatives: a deliberate bug the
+            distributed test uses to show that the comparison with one device detects it.
+
+    Example:
+    ```python
+    encoder = keras_ssl.encoders.AMDIMEncoder(ndf=128, n_rkhs=1024, n_depth=10)
+    model = keras_ssl.methods.AMDIM(encoder)
+    model.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.8))
+    model.fit(dataset_of_view_pairs, epochs=300)
+    features = model.predict(images)   # f1, [N, 1024]
+    ```
+    """
+
+    metric_names = ("loss", "nce_1t5", "nce_1t7", "nce_5t5", "score_reg", "entropy")
+
+    def __init__(self, encoder, clip=20.0, reg_weight=4e-2, num_mixtures=1, mixture_tau=1.0,
+                 entropy_weight=0.0, hidden_bn=False, synchronized_bn=False, seed=0,
+                 gather_negatives=True, **kwargs):
+        super().__init__(encoder, **kwargs)
+        if not hasattr(encoder, "feature_maps") or not hasattr(encoder, "n_rkhs"):
+            raise ValueError("AMDIM needs an encoder with feature_maps() -> (f1, f5, f7) and "
+                             "n_rkhs, e.g. keras_ssl.encoders.AMDIMEncoder.")
+        self.clip = clip
+        self.reg_weight = reg_weight
+        self.num_mixtures = int(num_mixtures)
+        self.mixture_tau = mixture_tau
+        self.entropy_weight = entropy_weight
+        self.hidden_bn = hidden_bn
+        self.synchronized_bn = synchronized_bn
+        self.seed = int(seed)
+        self.gather_negatives = gather_negatives
+        n_rkhs = encoder.n_rkhs
+        self.phi1 = ResidualEmbedding(n_rkhs, hidden_bn, synchronized_bn, name="phi1")
+        self.phi5 = ResidualEmbedding(n_rkhs, hidden_bn, synchronized_bn, name="phi5")
+        self.phi7 = ResidualEmbedding(n_rkhs, hidden_bn, synchronized_bn, name="phi7")
+        self.mixtures = MixtureHeads(self.num_mixtures, name="mixtures") \
+            if self.num_mixtures > 1 else None
+        # Shares the encoder's layers; kept out of Keras tracking so its weights are not saved twice.
+        object.__setattr__(self, "_maps", encoder.feature_maps())
+
+    def build_heads(self, feature_shape):
+        f1, f5, f7 = self._maps.output_shape
+        if self.mixtures is not None:
+            self.mixtures.build((None, f1[-1]))
+            self.phi1.build((None, self.num_mixtures, f1[-1]))
+        else:
+            self.phi1.build((None, f1[-1]))
+        self.phi5.build(f5)
+        self.phi7.build(f7)
+
+    def _source_locations(self, local):
+        """Per image of this replica, the f5 location (0..24) of each view's (5, 5) source: drawn
+        for the global batch from (seed, step) and sliced, so any replica count draws the same."""
+        optimizer = getattr(self, "optimizer", None)
+        step = tf.cast(optimizer.iterations, tf.int32) if optimizer is not None else 0
+        draws = tf.random.stateless_uniform([2, local * num_replicas()], seed=[self.seed, step],
+                                            minval=0, maxval=25, dtype=tf.int32)
+        start = replica_id() * local
+        return draws[0, start:start + local], draws[1, start:start + local]
+
+    def embed(self, images, training=False):
+        """(r1 [B, d] or [B, k, d], r5 [B, 5, 5, d], r7 [B, 7, 7, d]) of a batch of images."""
+        f1, f5, f7 = self._maps(images, training=training)
+        g = tf.reshape(f1, [tf.shape(f1)[0], f1.shape[-1]])
+        if self.mixtures is not None:
+            g = self.mixtures(g)
+        return (self.phi1(g, training=training), self.phi5(f5, training=training),
+                self.phi7(f7, training=training))
+
+    def compute_objective(self, data, training):
+        view1, view2 = data[0], data[1]
+        local = tf.shape(view1)[0]
+        r1, r5, r7 = self.embed(tf.concat([view1, view2], axis=0), training=training)
+        r1_a, r1_b = tf.split(r1, 2, axis=0)
+        r5_a, r5_b = tf.split(r5, 2, axis=0)
+        r7_a, r7_b = tf.split(r7, 2, axis=0)
+        index_a, index_b = self._source_locations(local)
+        loss, terms = amdim_loss(r1_a, r5_a, r7_a, r1_b, r5_b, r7_b, index_a, index_b,
+                                 clip=self.clip, reg_weight=self.reg_weight,
+                                 tau=self.mixture_tau, alpha=self.entropy_weight,
+                                 gather=self.gather_negatives)
+        return loss, terms
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(clip=self.clip, reg_weight=self.reg_weight, num_mixtures=self.num_mixtures,
+                      mixture_tau=self.mixture_tau, entropy_weight=self.entropy_weight,
+                      hidden_bn=self.hidden_bn, synchronized_bn=self.synchronized_bn,
+                      seed=self.seed, gather_negatives=self.gather_negatives)
+        return config
+
+
+def amdim_views(config):
+    """Two views, each AMDIM's augmentation (section 3.4 / the code's datasets.py: random resized
+    crop, colour jitter with p 0.8, random grey with p 0.25, flip) with the `augment` section."""
+    kwargs = dict(config.augment)
+    kwargs["color_jitter"] = tuple(kwargs["color_jitter"])
+    view = augment.SimCLRTransform(config.data.image_size, **kwargs)
+    return augment.MultiViewTransform([view, view])
+
+
+def _checks(config):
+    m = config.model
+    check = config_checks.check
+    check(config.encoder.kind == "amdim", "encoder.kind", config.encoder.kind,
+          "'amdim': AMDIM needs its multiscale encoder (f1, f5, f7)")
+    check(config.data.image_size in (32, 64, 128), "data.image_size", config.data.image_size,
+          "32, 64 or 128 (the AMDIM encoder's input sizes)")
+    if m.clip is not None:
+        config_checks.positive("model.clip", m.clip)
+    check(m.reg_weight >= 0, "model.reg_weight", m.reg_weight, "a number >= 0")
+    config_checks.positive_int("model.num_mixtures", m.num_mixtures)
+    config_checks.positive("model.mixture_tau", m.mixture_tau)
+    check(m.entropy_weight >= 0, "model.entropy_weight", m.entropy_weight, "a number >= 0")
+    check(m.gather_negatives is True, "model.gather_negatives", m.gather_negatives,
+          "True (False is a deliberate bug for tests)")
+    config_checks.crop_scale("augment.crop_scale", config.augment.crop_scale)
+
+
+registry.register(
+    "amdim", AMDIM,
+    # c = 20 and lambda = 4e-2 (the paper, section 3.5); k = 1: the plain objective of the main
+    # results. tau / alpha only matter for k > 1 (section 3.7).
+    model=dict(clip=20.0, reg_weight=4e-2, num_mixtures=1, mixture_tau=1.0, entropy_weight=0.0,
+               hidden_bn=False, synchronized_bn=False, seed=0, gather_negatives=True),
+    # The code's CIFAR/STL/ImageNet transforms: RandomResizedCrop(scale (0.3, 1), ratio (0.7, 1.4)),
+    # ColorJitter(0.4, 0.4, 0.4, 0.2) with p 0.8, RandomGrayscale(0.25), flip.
+    augment=dict(crop_scale=(0.3, 1.0), crop_ratio=(0.7, 1.4), flip_probability=0.5,
+                 color_strength=0.5, color_jitter_probability=0.8, grayscale_probability=0.25,
+                 blur_probability=0.0, solarize_probability=0.0,
+                 color_jitter=(0.4, 0.4, 0.4, 0.2)),
+    views=amdim_views, checks=_checks)

@@ -1,0 +1,244 @@
+"""AMDIM (Bachman et al. 2019): the NCE objective against a NumPy float64 reference, the mixture
+objective (eq. 6-7), the encoder's receptive fields, save/load, and the CLI's encoder kind."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.special import logsumexp
+
+import keras
+
+from keras_ssl.cli import builders
+from keras_ssl.cli.config import base_config, validate_config
+from keras_ssl.encoders import AMDIMEncoder
+from keras_ssl.losses.amdim import amdim_loss, mixture_objective, nce_scores, soft_clip
+from keras_ssl.methods import AMDIM
+
+CLIP, LAMBDA = 20.0, 4e-2
+
+
+def _np_nce(source, target, clip):
+    """float64 log-softmax of each positive location, written directly (no masking trick):
+    s_nce[i, l] = s(i, i, l) - log( exp s(i, i, l) + sum_{j != i, l'} exp s(i, j, l') )."""
+    n, d = source.shape
+    raw = np.einsum("id,jld->ijl", source, target) / np.sqrt(d)
+    clipped = clip * np.tanh(raw / clip)
+    out = np.zeros((n, target.shape[1]))
+    for i in range(n):
+        negatives = np.delete(clipped[i], i, axis=0).ravel()
+        for loc in range(target.shape[1]):
+            pos = clipped[i, i, loc]
+            out[i, loc] = pos - logsumexp(np.concatenate([[pos], negatives]))
+    return out, np.mean(raw ** 2)
+
+
+def _features(n=5, d=12, seed=0, scale=6.0):
+    rng = np.random.default_rng(seed)
+    # Large enough that many scores pass c = 20 / sqrt(d) scaling into tanh's curved part.
+    draw = lambda *shape: scale * rng.standard_normal(shape)  # noqa: E731
+    return dict(r1_a=draw(n, d), r1_b=draw(n, d), r5_a=draw(n, 5, 5, d), r5_b=draw(n, 5, 5, d),
+                r7_a=draw(n, 7, 7, d), r7_b=draw(n, 7, 7, d),
+                index_a=rng.integers(0, 25, n), index_b=rng.integers(0, 25, n))
+
+
+def _np_loss(f, clip=CLIP, lam=LAMBDA):
+    n, d = f["r1_a"].shape
+    flat = lambda r: r.reshape(n, -1, d)  # noqa: E731
+    src5_a = flat(f["r5_a"])[np.arange(n), f["index_a"]]
+    src5_b = flat(f["r5_b"])[np.arange(n), f["index_b"]]
+    pairs = {"nce_1t5": [(f["r1_a"], f["r5_b"]), (f["r1_b"], f["r5_a"])],
+             "nce_1t7": [(f["r1_a"], f["r7_b"]), (f["r1_b"], f["r7_a"])],
+             "nce_5t5": [(src5_a, f["r5_b"]), (src5_b, f["r5_a"])]}
+    terms, reg = {}, 0.0
+    for name, directions in pairs.items():
+        values = [_np_nce(s, flat(t), clip) for s, t in directions]
+        terms[name] = -0.5 * sum(v[0].mean() for v in values)
+        reg += 0.5 * sum(v[1] for v in values)
+    terms["score_reg"] = lam * reg
+    return sum(terms.values()), terms
+
+
+def _tf_args(f, dtype=tf.float32):
+    c = lambda k: tf.constant(f[k], dtype)  # noqa: E731
+    return (c("r1_a"), c("r5_a"), c("r7_a"), c("r1_b"), c("r5_b"), c("r7_b"),
+            tf.constant(f["index_a"]), tf.constant(f["index_b"]))
+
+
+def test_soft_clip_is_c_tanh_s_over_c():
+    s = np.linspace(-100, 100, 41)
+    np.testing.assert_allclose(soft_clip(tf.constant(s, tf.float64), 20.0).numpy(),
+                               20.0 * np.tanh(s / 20.0), rtol=1e-12)
+    assert np.all(np.abs(soft_clip(tf.constant(s), 20.0).numpy()) < 20.0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 6.0])
+def test_nce_scores_at_every_location_equal_numpy(scale):
+    """Each scale pair's [n, L] positive-location scores and the squared-score mean, float64."""
+    f = _features(scale=scale)
+    n, d = f["r1_a"].shape
+    for source, target in [(f["r1_a"], f["r5_b"]), (f["r1_a"], f["r7_b"]),
+                           (f["r5_a"].reshape(n, 25, d)[:, 3], f["r5_b"])]:
+        flat = target.reshape(n, -1, d)
+        s_nce, sq = nce_scores(tf.constant(source), tf.constant(flat), CLIP)
+        ref, ref_sq = _np_nce(source, flat, CLIP)
+        assert s_nce.shape == ref.shape  # one score per positive location
+        np.testing.assert_allclose(s_nce.numpy(), ref, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(sq.numpy(), ref_sq, rtol=1e-5)
+
+
+def test_clipping_changes_the_scores_here():
+    """Guard: on these features the clip is active, so the equality above tests it."""
+    f = _features(scale=6.0)
+    source, target = f["r1_a"], f["r7_b"].reshape(5, 49, 12)
+    clipped, _ = _np_nce(source, target, CLIP)
+    unclipped, _ = _np_nce(source, target, 1e9)
+    assert np.abs(clipped - unclipped).max() > 0.1
+
+
+def test_final_loss_and_terms_equal_numpy():
+    f = _features(scale=3.0)
+    loss, terms = amdim_loss(*_tf_args(f), clip=CLIP, reg_weight=LAMBDA)
+    ref_loss, ref_terms = _np_loss(f)
+    for name, value in ref_terms.items():
+        np.testing.assert_allclose(terms[name].numpy(), value, rtol=2e-5, err_msg=name)
+    np.testing.assert_allclose(loss.numpy(), ref_loss, rtol=2e-5)
+    # The regulariser is lambda x the raw scores' mean square, summed over the three pairs.
+    loss_no_reg, _ = amdim_loss(*_tf_args(f), clip=CLIP, reg_weight=0.0)
+    np.testing.assert_allclose(loss.numpy() - loss_no_reg.numpy(), ref_terms["score_reg"],
+                               rtol=1e-4)
+
+
+def test_mixture_q_sums_to_one_and_k1_is_the_plain_objective():
+    rng = np.random.default_rng(3)
+    s = tf.constant(-rng.random((4, 3, 7)) * 5)
+    objective, q, entropy = mixture_objective(s, tau=2.0, alpha=0.1)
+    np.testing.assert_allclose(tf.reduce_sum(q, axis=1).numpy(), 1.0, rtol=1e-12)
+    q_ref = np.exp(2.0 * s.numpy()) / np.exp(2.0 * s.numpy()).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(q.numpy(), q_ref, rtol=1e-10)
+    h_ref = -(q_ref * np.log(q_ref)).sum(axis=1)
+    np.testing.assert_allclose(objective.numpy(), (q_ref * s.numpy()).sum(axis=1) + 0.1 * h_ref,
+                               rtol=1e-10)
+
+    f = _features(scale=3.0)
+    plain, _ = amdim_loss(*_tf_args(f))
+    args = list(_tf_args(f))
+    args[0], args[3] = args[0][:, None], args[3][:, None]  # k = 1 components
+    mixed, terms = amdim_loss(*args, tau=5.0, alpha=0.3)
+    np.testing.assert_allclose(mixed.numpy(), plain.numpy(), rtol=1e-6)
+    assert terms["entropy"].numpy() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_entropy_term_gradient_has_eq6_sign():
+    """Eq. (6) maximises + alpha H(q): the loss (its negative) falls as alpha grows, by H(q), and a
+    gradient-descent step on the loss's entropy part makes q more uniform."""
+    s = tf.Variable(np.random.default_rng(4).standard_normal((3, 4, 5)) * 2)
+    alpha = tf.Variable(0.5, dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        objective, _, entropy = mixture_objective(s, tau=1.0, alpha=alpha)
+        loss = -tf.reduce_mean(objective)
+    d_alpha = tape.gradient(loss, alpha)
+    np.testing.assert_allclose(d_alpha.numpy(), -tf.reduce_mean(entropy).numpy(), rtol=1e-10)
+    assert d_alpha.numpy() < 0
+
+    with tf.GradientTape() as tape:
+        _, _, entropy = mixture_objective(s, tau=1.0)
+        entropy_loss = -tf.reduce_mean(entropy)  # the alpha H(q) part of -eq. (6), alpha = 1
+    before = tf.reduce_mean(entropy).numpy()
+    s.assign_sub(0.1 * tape.gradient(entropy_loss, s))
+    _, _, after = mixture_objective(s, tau=1.0)
+    assert tf.reduce_mean(after).numpy() > before
+
+
+def _random_weights(model, seed=0):
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        if "moving_variance" in w.path:
+            continue
+        w.assign(rng.uniform(0.2, 1.0, w.shape).astype("float32")
+                 if "gamma" in w.path else rng.standard_normal(w.shape).astype("float32") * 0.3)
+
+
+@pytest.mark.parametrize("scale,i,j", [(7, 3, 2), (7, 0, 6), (5, 2, 1)])
+def test_receptive_field_of_a_local_feature(scale, i, j):
+    """d f_scale[i, j] / d image is non-zero exactly inside receptive_field(scale, i, j)
+    (32x32: f7 sees 8x8 windows with stride 4, f5 16x16 with stride 4)."""
+    encoder = AMDIMEncoder(ndf=4, n_rkhs=16, n_depth=2, use_bn=True)
+    _random_weights(encoder)  # the zero-init residual branches would otherwise hide their convs
+    maps = encoder.feature_maps()
+    x = tf.Variable(np.random.default_rng(1).random((4, 32, 32, 3)).astype("float32"))
+    with tf.GradientTape() as tape:
+        f1, f5, f7 = maps(x, training=False)
+        target = {5: f5, 7: f7}[scale][:, i, j, :]
+        value = tf.reduce_sum(target * tf.random.stateless_normal(target.shape, [1, 2]))
+    support = np.abs(tape.gradient(value, x).numpy()).sum(axis=(0, 3)) > 0
+    r0, r1, c0, c1 = encoder.receptive_field(scale, i, j)
+    assert (r1 - r0, c1 - c0) == {7: (8, 8), 5: (16, 16)}[scale]
+    inside = np.zeros_like(support)
+    inside[r0:r1, c0:c1] = True
+    assert not support[~inside].any()
+    rows, cols = np.nonzero(support)
+    assert (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1) == (r0, r1, c0, c1)
+
+
+def test_encoder_sizes_save_load_and_feature_maps(tmp_path):
+    for size, f7_channels in ((32, 16), (64, 32), (128, 32)):
+        e = AMDIMEncoder(ndf=4, n_rkhs=32, n_depth=1, input_shape=(size, size, 3))
+        shapes = [tuple(s[1:]) for s in e.feature_maps().output_shape]
+        assert shapes == [(1, 1, 32), (5, 5, f7_channels), (7, 7, f7_channels)]
+    encoder = AMDIMEncoder(ndf=4, n_rkhs=16, n_depth=2)
+    _random_weights(encoder)
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
+    path = tmp_path / "amdim.keras"
+    encoder.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, AMDIMEncoder) and loaded.output_dim == 16
+    np.testing.assert_allclose(loaded(x).numpy(), encoder(x).numpy(), rtol=1e-5, atol=1e-6)
+    for a, b in zip(loaded.feature_maps()(x), encoder.feature_maps()(x)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="input_shape"):
+        AMDIMEncoder(ndf=4, n_rkhs=16, input_shape=(48, 48, 3))
+
+
+def test_method_trains_with_mixtures_and_round_trips(tmp_path):
+    encoder = AMDIMEncoder(ndf=4, n_rkhs=16, n_depth=1)
+    model = AMDIM(encoder, num_mixtures=3, entropy_weight=0.1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = np.random.default_rng(0).random((2, 8, 32, 32, 3)).astype("float32")
+    history = model.fit(tf.data.Dataset.from_tensor_slices((x[0], x[1])).batch(4), epochs=2,
+                        verbose=0)
+    assert np.isfinite(history.history["loss"]).all() and history.history["entropy"][0] > 0
+    path = tmp_path / "method.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.num_mixtures == 3
+    np.testing.assert_allclose(loaded.predict(x[0], verbose=0), model.predict(x[0], verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_cli_encoder_kind():
+    config = base_config("amdim")
+    config.encoder.kind = "amdim"
+    config.encoder.amdim.update(ndf=4, n_rkhs=16, n_depth=1)
+    validate_config(config)
+    encoder = builders.build_encoder(config)
+    assert isinstance(encoder, AMDIMEncoder) and encoder.n_rkhs == 16
+    for key, value in [("kind", "vgg"), ("amdim.ndf", 0), ("amdim.n_rkhs", 8)]:
+        bad = base_config("amdim")
+        bad.encoder.kind = "amdim"
+        bad.encoder.amdim.update(ndf=4, n_rkhs=16, n_depth=1)
+        section, _, leaf = ("encoder." + key).rpartition(".")
+        parent = bad
+        for part in section.split("."):
+            parent = parent[part]
+        parent[leaf] = value
+        with pytest.raises(ValueError, match=f"encoder.{key}"):
+            validate_config(bad)
+    config.lock()  # as the CLI loads recipes: an unknown key (here under encoder.amdim) is refused
+    with pytest.raises(AttributeError, match="width"):
+        config.encoder.amdim.width = 3
+    resnet = base_config("simclr")
+    assert resnet.encoder.kind == "resnet"
+    assert builders.build_encoder(resnet).__class__.__name__ == "ResNet"
+    amdim_on_resnet = base_config("amdim")
+    with pytest.raises(ValueError, match="encoder.kind"):
+        validate_config(amdim_on_resnet)

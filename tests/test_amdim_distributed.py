@@ -1,0 +1,95 @@
+"""AMDIM under MirroredStrategy on 2 logical CPUs trains as one device on the global batch.
+
+The claim: every NCE target (all f5 / f7 locations of every image) is gathered across replicas, so
+each source's negatives are the whole global batch; each replica's positives are offset by its
+replica id; the (5, 5) source locations are drawn for the global batch and sliced; batch norm is
+synchronized. Each run is its own process (tests/distributed/amdim_fit.py). A run with the
+deliberate local-negatives bug (gather_negatives=False) must NOT match, or the comparison would
+prove nothing.
+"""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.distributed
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).resolve().parent / "distributed" / "amdim_fit.py"
+# Relative: the zero-initialised residual branches and f1's batch norm over (initially) constant
+# channels make the first gradients large (the authors' encoder does the same), so weights reach
+# ~1e4 in 3 steps and float32 summation order differences grow with them. Measured: losses ~6e-7
+# relative, weights ~5e-6 relative to each weight's largest entry; the local-negatives bug: losses
+# off by ~2.6 (~13%), weights by far more.
+RTOL = 1e-4
+
+
+def _run(*args):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("amdim_distributed")
+    init = tmp / "init.weights.h5"
+
+    def fit(name, devices, *extra):
+        out = tmp / f"{name}.npz"
+        return _run("--devices", devices, "--init", init, "--out", out, *extra), out
+
+    results = {"one_device": fit("one_device", 1, "--write-init")}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        later = {"2_devices": pool.submit(fit, "2_devices", 2),
+                 "local_negatives": pool.submit(fit, "local_negatives", 2, "--local-negatives")}
+        results.update({name: future.result() for name, future in later.items()})
+    return results
+
+
+def _load(runs, name):
+    process, out = runs[name]
+    assert process.returncode == 0, f"{name} failed:\n{process.stderr[-3000:]}"
+    return np.load(out)
+
+
+def _weights(result, prefix):
+    return [result[f"{prefix}{i}"] for i in range(len(result["paths"]))]
+
+
+def _max_difference(a, b):
+    return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+
+
+def _max_relative_difference(a, b):
+    """Largest |a - b| of a weight over the largest |b| of that weight (1 for tiny weights)."""
+    return max(float(np.abs(x - y).max() / max(1.0, float(np.abs(y).max()))) for x, y in zip(a, b))
+
+
+def test_two_devices_match_one_device_on_the_global_batch(runs):
+    """3 SGD steps (global batch 8, 4 per replica): losses and every weight equal one device."""
+    reference = _load(runs, "one_device")
+    distributed = _load(runs, "2_devices")
+    np.testing.assert_array_equal(distributed["paths"], reference["paths"])
+    assert _max_difference(_weights(distributed, "initial"), _weights(reference, "initial")) == 0
+    np.testing.assert_allclose(distributed["loss"], reference["loss"], rtol=RTOL / 10, atol=0)
+    assert _max_relative_difference(_weights(distributed, "final"),
+                                    _weights(reference, "final")) < RTOL
+    # Training moved the weights far more than the tolerance, so the comparison means something.
+    assert _max_difference(_weights(reference, "final"), _weights(reference, "initial")) > 1e-2
+
+
+def test_local_negatives_bug_is_caught(runs):
+    """Without the gather each replica sees 4 images instead of 8: the loss (log of the negatives'
+    count among others) and the weights differ from one device by far more than the tolerance."""
+    reference = _load(runs, "one_device")
+    buggy = _load(runs, "local_negatives")
+    assert np.abs(buggy["loss"][0] - reference["loss"][0]) > 100 * RTOL * reference["loss"][0]
+    assert _max_relative_difference(_weights(buggy, "final"),
+                                    _weights(reference, "final")) > 100 * RTOL
