@@ -110,7 +110,8 @@ class ExemplarTransform:
     every view (the paper composes them all, each with random strength).
 
     `uses_image_index` asks `keras_ssl.data.pretraining_dataset` for each image's row index,
-    stable across epochs, which is the label. The streaming pipeline carries no such index, so
+    stable across epochs, which is the label (called without it, as `keras-ssl preview` does,
+    the batch positions 0..B-1 stand in). The streaming pipeline carries no such index, so
     this transform has no crop stage (streaming refuses it).
     """
 
@@ -131,9 +132,8 @@ class ExemplarTransform:
         self.hue = tuple(hue)
 
     def __call__(self, images, seed, image_index=None):
-        if image_index is None:
-            raise ValueError("ExemplarTransform labels views by image index: call it as "
-                             "transform(images, seed, image_index=...) (pretraining_dataset does).")
+        if image_index is None:  # a lone batch (a preview): its positions stand in
+            image_index = tf.range(batch_size(images))
         x = seed_patches(to_float_images(images), self.patch_size)
         k = self.num_views
         x = tf.repeat(x, k, axis=0)

@@ -113,9 +113,14 @@ def _checks(config):
 
 
 def _preview(images, outputs):
-    views, labels = outputs
+    """The recipe's K views of each seed, then 6 more drawn with the paper's ranges: one row of
+    transformed views per seed image (its surrogate class)."""
+    views, _ = outputs
     k = views.shape[0] // len(images)
-    return [(f"view {j + 1} (class = image index)", views[j::k].numpy()) for j in range(k)]
+    extra, _ = augment.ExemplarTransform(num_views=6)(
+        tf.constant(images, tf.float32), tf.constant([7, 7], tf.int64))
+    return ([(f"view {j + 1}", views[j::k].numpy()) for j in range(k)]
+            + [(f"view {k + j + 1}", extra[j::6].numpy()) for j in range(6)])
 
 
 registry.register(
