@@ -24,11 +24,11 @@ def get_config():
     c.model.margin = 10.0
     c.model.head_hidden_dims = (512,)
     c.train.batch_size = 128
-    c.train.epochs = 4
+    c.train.epochs = 3
     c.train.optimizer = "sgd"
     c.train.base_learning_rate = 0.2
     c.train.learning_rate_scaling = "linear"
     c.train.warmup_epochs = 0.2
     c.train.weight_decay = 5e-4
-    c.train.max_minutes = 12.0
+    c.train.max_minutes = 7.0
     return c

@@ -27,14 +27,17 @@ def get_config():
     c.augment.gap = 3
     c.augment.jitter = 1
     c.augment.num_permutations = 100
+    # A random resized crop (50-100% of the area) before tiling: at fixed scale the 2x upsampling
+    # and the JPEG 8x8 blocks (16 pixels here) have a phase that tells each tile's absolute place.
+    c.augment.crop_scale = (0.5, 1.0)
     c.model.tile_dim = 128
     c.model.head_hidden_dims = (512,)
     c.train.batch_size = 128
-    c.train.epochs = 3
+    c.train.epochs = 2
     c.train.optimizer = "sgd"
     c.train.base_learning_rate = 0.2
     c.train.learning_rate_scaling = "linear"
     c.train.warmup_epochs = 0.2
     c.train.weight_decay = 5e-4
-    c.train.max_minutes = 12.0
+    c.train.max_minutes = 8.0
     return c

@@ -377,6 +377,7 @@ def test_preview_draws_each_task_as_a_person_would_look_at_it(tiny_cifar10, tmp_
     # Jigsaw's last column is the grid put back: equal to the tiles before shuffling, drawn.
     config = load_recipe("configs/quickstart_jigsaw.py")
     config.augment.normalize = False
+    config.augment.crop_scale = None
     images = coordinate_image(2, 64)
     puzzles, labels = registry.get("jigsaw").views(config)(images, SEED)
     restored = registry.get("jigsaw").preview(images, (puzzles, labels))[-1][1]
@@ -385,3 +386,45 @@ def test_preview_draws_each_task_as_a_person_would_look_at_it(tiny_cifar10, tmp_
         images, "grey", augment._random.split_seed(SEED, 3)[0], 0.3), 3, 18, 3, 1, s_tiles)
     from keras_ssl.methods.patch_grid import mosaic
     np.testing.assert_allclose(restored, mosaic(grid, 3, 2), atol=1e-6)
+
+
+def block_grid_image(batch, size=64, period=16):
+    """Lines every `period` pixels, as JPEG's 8x8 blocks of a 2x upsampled CIFAR image leave."""
+    y, x = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    lines = ((y % period == 0) | (x % period == 0)).astype(np.float32)
+    return tf.constant(np.repeat(np.repeat(lines[None, ..., None], 3, -1), batch, 0))
+
+
+def _phase_lookup_accuracy(pairs, labels):
+    """Decode the label from where the block lines fall in the two patches: a lookup table from
+    the (row, column) phase differences to the most frequent label, fit on one half of the pairs
+    and scored on the other."""
+    def phase(patches):
+        rows = patches[..., 0].mean(axis=2)  # [N, t]: row means; a line row stands out
+        cols = patches[..., 0].mean(axis=1)
+        return np.argmax(rows, axis=1), np.argmax(cols, axis=1)
+    cy, cx = phase(pairs[:, 0])
+    ny, nx = phase(pairs[:, 1])
+    keys = list(zip(ny - cy, nx - cx))
+    half = len(keys) // 2
+    table = {}
+    for key, label in zip(keys[:half], labels[:half]):
+        table.setdefault(key, []).append(label)
+    table = {k: np.bincount(v).argmax() for k, v in table.items()}
+    return np.mean([table.get(k, -1) == label for k, label in zip(keys[half:], labels[half:])])
+
+
+def test_context_shortcut_block_phase_gives_the_position_away_unless_rescaled():
+    """Lines every 16 pixels (JPEG blocks of CIFAR upsampled to 64): at a fixed scale where the
+    lines fall in the two patches names the neighbour nearly always; a random resized crop first
+    (`crop_scale`) moves and rescales the lines per image, and the same rule does far worse."""
+    images = block_grid_image(2048)
+    accuracy = {}
+    for crop_scale in (None, (0.5, 1.0)):
+        transform = augment.ContextPredictionTransform(18, 3, 1, normalize=False,
+                                                       color_mode="none", crop_scale=crop_scale)
+        pairs, labels = transform(images, SEED)
+        accuracy[crop_scale] = _phase_lookup_accuracy(pairs.numpy(), labels.numpy())
+    print("block-phase rule accuracy:", accuracy)
+    assert accuracy[None] > 0.9
+    assert accuracy[(0.5, 1.0)] < 0.6

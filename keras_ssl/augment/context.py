@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.augment._random import batch_size, split_seed
-from keras_ssl.augment.crop import full_window
+from keras_ssl.augment.crop import full_window, random_resized_crop
 from keras_ssl.augment.simclr_transform import to_float_images
 from keras_ssl.augment.tiles import (COLOR_MODES, check_grid, counter_chromatic_aberration,
                                      extract_tiles, normalize_tiles, tile_positions)
@@ -54,6 +54,9 @@ class ContextPredictionTransform:
         normalize: each patch to zero mean, unit variance (the paper subtracts each patch's mean).
         color_mode: "project" (the paper's projection against chromatic aberration), "drop",
             "grey" or "none"; grey_probability for "grey".
+        crop_scale: (low, high): first a random resized crop of that area fraction, back to the
+            image's size (None: off). On upsampled or JPEG images it randomises the scale and phase
+            of the resampling and 8x8-block patterns, which otherwise tell a patch's absolute place.
 
     Example:
     ```python
@@ -62,13 +65,14 @@ class ContextPredictionTransform:
     """
 
     def __init__(self, tile_size=96, gap=48, jitter=7, normalize=True, color_mode="project",
-                 grey_probability=0.3):
+                 grey_probability=0.3, crop_scale=None):
         check_grid(None, 3, tile_size, gap, jitter)
         if color_mode not in COLOR_MODES:
             raise ValueError(f"color_mode={color_mode!r}: expected one of {COLOR_MODES}.")
         self.tile_size, self.gap, self.jitter = int(tile_size), int(gap), int(jitter)
         self.normalize, self.color_mode = bool(normalize), color_mode
         self.grey_probability = float(grey_probability)
+        self.crop_scale = None if crop_scale is None else tuple(float(v) for v in crop_scale)
 
     def __call__(self, images, seed):
         return self.augment_crops([to_float_images(images)], seed)
@@ -82,6 +86,9 @@ class ContextPredictionTransform:
     def augment_crops(self, crops, seed):
         (x,) = crops
         s_color, s_pairs = split_seed(seed, 2)
+        if self.crop_scale is not None:
+            x = random_resized_crop(x, x.shape[1:3], tf.random.experimental.stateless_fold_in(
+                seed, 1), scale=self.crop_scale)
         x = counter_chromatic_aberration(x, self.color_mode, s_color, self.grey_probability)
         pairs, labels, _ = context_pairs(x, self.tile_size, self.gap, self.jitter, s_pairs)
         if self.normalize:
@@ -91,7 +98,7 @@ class ContextPredictionTransform:
     def get_config(self):
         return {"tile_size": self.tile_size, "gap": self.gap, "jitter": self.jitter,
                 "normalize": self.normalize, "color_mode": self.color_mode,
-                "grey_probability": self.grey_probability}
+                "grey_probability": self.grey_probability, "crop_scale": self.crop_scale}
 
     @classmethod
     def from_config(cls, config):

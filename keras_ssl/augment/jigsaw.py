@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl.augment._random import batch_size, split_seed
-from keras_ssl.augment.crop import full_window
+from keras_ssl.augment.crop import full_window, random_resized_crop
 from keras_ssl.augment.simclr_transform import to_float_images
 from keras_ssl.augment.tiles import (COLOR_MODES, check_grid, counter_chromatic_aberration,
                                      grid_tiles, normalize_tiles)
@@ -109,6 +109,9 @@ class JigsawTransform:
         permutation_seed: Algorithm 1's seed (0 is the shipped set).
         normalize: each tile to zero mean, unit variance on its own (section 3.2).
         color_mode, grey_probability: see `keras_ssl.augment.tiles` (the paper: 30% grey).
+        crop_scale: (low, high): first a random resized crop of that area fraction, back to the
+            image's size (None: off). On upsampled or JPEG images it randomises the scale and phase
+            of the resampling and 8x8-block patterns, which otherwise tell a tile's absolute place.
 
     Example:
     ```python
@@ -117,7 +120,7 @@ class JigsawTransform:
     """
 
     def __init__(self, tile_size=64, gap=11, jitter=5, num_permutations=100, permutation_seed=0,
-                 normalize=True, color_mode="grey", grey_probability=0.3):
+                 normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None):
         check_grid(None, 3, tile_size, gap, jitter)
         if color_mode not in COLOR_MODES:
             raise ValueError(f"color_mode={color_mode!r}: expected one of {COLOR_MODES}.")
@@ -125,6 +128,7 @@ class JigsawTransform:
         self.num_permutations, self.permutation_seed = int(num_permutations), int(permutation_seed)
         self.normalize, self.color_mode = bool(normalize), color_mode
         self.grey_probability = float(grey_probability)
+        self.crop_scale = None if crop_scale is None else tuple(float(v) for v in crop_scale)
         self.permutations = jigsaw_permutations(self.num_permutations, self.permutation_seed)
 
     def __call__(self, images, seed):
@@ -139,6 +143,9 @@ class JigsawTransform:
     def augment_crops(self, crops, seed):
         (x,) = crops
         s_color, s_tiles, s_label = split_seed(seed, 3)
+        if self.crop_scale is not None:
+            x = random_resized_crop(x, x.shape[1:3], tf.random.experimental.stateless_fold_in(
+                seed, 1), scale=self.crop_scale)
         x = counter_chromatic_aberration(x, self.color_mode, s_color, self.grey_probability)
         tiles, _ = grid_tiles(x, 3, self.tile_size, self.gap, self.jitter, s_tiles)
         if self.normalize:
@@ -151,7 +158,8 @@ class JigsawTransform:
         return {"tile_size": self.tile_size, "gap": self.gap, "jitter": self.jitter,
                 "num_permutations": self.num_permutations,
                 "permutation_seed": self.permutation_seed, "normalize": self.normalize,
-                "color_mode": self.color_mode, "grey_probability": self.grey_probability}
+                "color_mode": self.color_mode, "grey_probability": self.grey_probability,
+                "crop_scale": self.crop_scale}
 
     @classmethod
     def from_config(cls, config):

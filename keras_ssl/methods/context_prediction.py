@@ -103,5 +103,5 @@ registry.register(
     # Section 3 / 3.1: 96-pixel patches, gap 48, jitter up to 7 pixels, each patch's mean removed,
     # "projection" against chromatic aberration.
     augment=dict(tile_size=96, gap=48, jitter=7, normalize=True, color_mode="project",
-                 grey_probability=0.3),
+                 grey_probability=0.3, crop_scale=None),
     views=context_views, checks=_checks, preview=_preview)

@@ -112,5 +112,5 @@ registry.register(
     # inside each cell (gap 11, jitter +-5 here), P = 100 permutations of maximal Hamming distance,
     # each tile's mean and std normalised, 30% of the images grey.
     augment=dict(tile_size=64, gap=11, jitter=5, num_permutations=100, permutation_seed=0,
-                 normalize=True, color_mode="grey", grey_probability=0.3),
+                 normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None),
     views=jigsaw_views, checks=_checks, run_arguments=_run_arguments, preview=_preview)

@@ -94,6 +94,8 @@ def check_tiles(config, grid=3):
     except ValueError as e:
         raise ValueError(f"config key augment.tile_size={a.tile_size!r} is invalid: {e} Lower "
                          "augment.tile_size / augment.gap or raise data.image_size.") from None
+    if a.get("crop_scale") is not None:
+        config_checks.crop_scale("augment.crop_scale", a.crop_scale)
     check_colors(config)
 
 
