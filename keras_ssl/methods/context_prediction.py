@@ -8,7 +8,7 @@ from keras_ssl import augment, config_checks
 from keras_ssl.augment.context import NEIGHBOUR_OFFSETS, NUM_POSITIONS
 from keras_ssl.methods import registry
 from keras_ssl.methods.patch_grid import (PatchGridMethod, TileClassifier, check_tiles,
-                                          cross_entropy_and_accuracy, displayable, text_images)
+                                          cross_entropy_and_accuracy, grid_arguments, displayable, text_images)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -60,12 +60,16 @@ class ContextPrediction(PatchGridMethod):
         return config
 
 
+def _arguments(config):
+    return grid_arguments(config, paper_extent=432, paper_tile=96, paper_jitter=7)
+
+
 def context_views(config):
-    return augment.ContextPredictionTransform(**config.augment)
+    return augment.ContextPredictionTransform(**_arguments(config))
 
 
 def _checks(config):
-    check_tiles(config)
+    check_tiles(config, arguments=_arguments(config))
     config_checks.boolean("augment.normalize", config.augment.normalize)
 
 
@@ -101,7 +105,8 @@ registry.register(
     # 4096, fc8 8.
     model=dict(tile_dim=4096, head_hidden_dims=(4096,)),
     # Section 3 / 3.1: 96-pixel patches, gap 48, jitter up to 7 pixels, each patch's mean removed,
-    # "projection" against chromatic aberration.
-    augment=dict(tile_size=96, gap=48, jitter=7, normalize=True, color_mode="project",
+    # "projection" against chromatic aberration. tile_size / gap / jitter None: those proportions
+    # of data.image_size (configs/context_prediction_imagenet.py sets 96 / 48 / 7).
+    augment=dict(tile_size=None, gap=None, jitter=None, normalize=True, color_mode="project",
                  grey_probability=0.3, crop_scale=None),
     views=context_views, checks=_checks, preview=_preview)

@@ -8,7 +8,7 @@ from keras_ssl import augment, config_checks
 from keras_ssl.augment.jigsaw import reassemble_tiles
 from keras_ssl.methods import registry
 from keras_ssl.methods.patch_grid import (PatchGridMethod, TileClassifier, check_tiles,
-                                          cross_entropy_and_accuracy, mosaic, text_images)
+                                          cross_entropy_and_accuracy, grid_arguments, mosaic, text_images)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -65,12 +65,16 @@ class Jigsaw(PatchGridMethod):
         return config
 
 
+def _arguments(config):
+    return grid_arguments(config, paper_extent=225, paper_tile=64, paper_jitter=5)
+
+
 def jigsaw_views(config):
-    return augment.JigsawTransform(**config.augment)
+    return augment.JigsawTransform(**_arguments(config))
 
 
 def _checks(config):
-    check_tiles(config)
+    check_tiles(config, arguments=_arguments(config))
     a = config.augment
     config_checks.check(isinstance(a.num_permutations, int) and 2 <= a.num_permutations <= 362880,
                         "augment.num_permutations", a.num_permutations, "an integer in 2..9!")
@@ -110,7 +114,8 @@ registry.register(
     model=dict(tile_dim=512, head_hidden_dims=(4096,)),
     # Section 3.2 / 4: 225-pixel crops in a 3x3 grid of 75-pixel cells, 64-pixel tiles at random
     # inside each cell (gap 11, jitter +-5 here), P = 100 permutations of maximal Hamming distance,
-    # each tile's mean and std normalised, 30% of the images grey.
-    augment=dict(tile_size=64, gap=11, jitter=5, num_permutations=100, permutation_seed=0,
+    # each tile's mean and std normalised, 30% of the images grey. tile_size / gap / jitter None:
+    # those proportions of data.image_size (configs/jigsaw_imagenet.py sets 64 / 11 / 5).
+    augment=dict(tile_size=None, gap=None, jitter=None, num_permutations=100, permutation_seed=0,
                  normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None),
     views=jigsaw_views, checks=_checks, run_arguments=_run_arguments, preview=_preview)

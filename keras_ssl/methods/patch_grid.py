@@ -80,22 +80,40 @@ def cross_entropy_and_accuracy(logits, labels):
     return loss, tf.reduce_mean(tf.cast(hits, tf.float32))
 
 
-def check_tiles(config, grid=3):
+def grid_arguments(config, paper_extent, paper_tile, paper_jitter, grid=3):
+    """The config's augment section with tile_size / gap / jitter left None filled in with the
+    paper's proportions at `data.image_size`: cells of a third of the image, tiles of
+    paper_tile / paper_extent of it, the jitter scaled likewise (at most gap // 2)."""
+    a = dict(config.augment)
+    size = config.data.image_size
+    cell = size // grid
+    if a.get("tile_size") is None:
+        a["tile_size"] = max(1, min(cell, int(size * paper_tile / paper_extent)))
+    if a.get("gap") is None:
+        a["gap"] = max(0, cell - a["tile_size"])
+    if a.get("jitter") is None:
+        a["jitter"] = min(a["gap"] // 2, int(round(size * paper_jitter / paper_extent)))
+    if a.get("crop_scale") is not None:
+        a["crop_scale"] = tuple(a["crop_scale"])
+    return a
+
+
+def check_tiles(config, grid=3, arguments=None):
     """The augment section's grid fits data.image_size; tiles cannot overlap; known colour mode."""
-    a = config.augment
+    a = config.augment if arguments is None else arguments
     for key in ("tile_size", "gap", "jitter"):
         config_checks.check(isinstance(a[key], int) and a[key] >= (1 if key == "tile_size" else 0),
                             f"augment.{key}", a[key], "an integer >= 1" if key == "tile_size"
                             else "an integer >= 0")
-    config_checks.check(2 * a.jitter <= a.gap, "augment.jitter", a.jitter,
-                        f"at most augment.gap // 2 = {a.gap // 2} (tiles stay in their cells)")
+    config_checks.check(2 * a["jitter"] <= a["gap"], "augment.jitter", a["jitter"],
+                        f"at most augment.gap // 2 = {a['gap'] // 2} (tiles stay in their cells)")
     try:
-        check_grid(config.data.image_size, grid, a.tile_size, a.gap, a.jitter)
+        check_grid(config.data.image_size, grid, a["tile_size"], a["gap"], a["jitter"])
     except ValueError as e:
-        raise ValueError(f"config key augment.tile_size={a.tile_size!r} is invalid: {e} Lower "
+        raise ValueError(f"config key augment.tile_size={a['tile_size']!r} is invalid: {e} Lower "
                          "augment.tile_size / augment.gap or raise data.image_size.") from None
     if a.get("crop_scale") is not None:
-        config_checks.crop_scale("augment.crop_scale", a.crop_scale)
+        config_checks.crop_scale("augment.crop_scale", a["crop_scale"])
     check_colors(config)
 
 
