@@ -23,5 +23,5 @@ def get_config():
     c.train.learning_rate_scaling = "linear"
     c.train.warmup_epochs = 0.1
     c.train.weight_decay = 1e-4
-    c.train.max_minutes = 12.0
+    c.train.max_minutes = 9.0
     return c
