@@ -98,6 +98,7 @@ def test_a_grid_that_does_not_fit_or_tiles_that_could_overlap_are_refused():
         tiles.check_grid(64, 3, 18, 3, 2)
     config = base_config("jigsaw")
     config.data.image_size = 64  # the paper's 64-pixel tiles do not fit a 64x64 image
+    config.augment.tile_size, config.augment.gap, config.augment.jitter = 64, 11, 5
     with pytest.raises(ValueError, match="augment.tile_size"):
         validate_config(config)
 
