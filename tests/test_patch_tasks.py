@@ -429,3 +429,20 @@ def test_context_shortcut_block_phase_gives_the_position_away_unless_rescaled():
     print("block-phase rule accuracy:", accuracy)
     assert accuracy[None] > 0.9
     assert accuracy[(0.5, 1.0)] < 0.6
+
+
+def test_registered_grids_are_the_papers_proportions_of_the_image_size():
+    from keras_ssl.methods import context_prediction as cp_module
+    from keras_ssl.methods import jigsaw as jigsaw_module
+
+    for size, jig, ctx in [(32, (9, 1, 0), (7, 3, 1)), (64, (18, 3, 1), (14, 7, 1)),
+                           (225, (64, 11, 5), (50, 25, 4)), (432, (122, 22, 10), (96, 48, 7))]:
+        for module, name, expected in [(jigsaw_module, "jigsaw", jig),
+                                       (cp_module, "context_prediction", ctx)]:
+            config = base_config(name)
+            config.data.image_size = size
+            validate_config(config)  # the resolved grid fits
+            a = module._arguments(config)
+            assert (a["tile_size"], a["gap"], a["jitter"]) == expected, (name, size)
+    # At the papers' own sizes the proportions give back their numbers: Jigsaw 64 / 11 / 5 in a
+    # 225 crop, Context Prediction 96 / 48 / 7 in a 432 grid.
