@@ -17,7 +17,8 @@ The layer list per input size follows the authors' code (Philip-Bachman/amdim-pu
 - 128x128 (ImageNet): conv 5x5/s2 with reflection padding 2 (64) | conv 3x3 (62) | then as 64x64.
 
 Widths ndf, 2 ndf, 4 ndf (32x32) or up to 8 ndf (64, 128); each block has `n_depth` layers. As in
-the code, the last residual-branch convolution of every layer starts at zero (fixup-style), batch
+the code, the last residual-branch convolution of every layer but the final one starts at zero
+(fixup-style; the final one, which widens to n_rkhs, starts small instead, see below), batch
 norm inside the blocks is off unless `use_bn` (the code's `--use_bn`, default off) and the output f1
 always has batch norm. The only departure: images arrive in [0, 1] and are mapped to [-2, 2] by a
 fixed rescaling (the code normalises by dataset mean/std; batch norm is off in the trunk, so the
@@ -82,7 +83,7 @@ def _bn(name, synchronized=False):
                                            name=name)
 
 
-def _res_layer(x, n_out, width, stride, use_bn, name, sync=False):
+def _res_layer(x, n_out, width, stride, use_bn, name, sync=False, zero_init=True):
     """The code's ConvResNxN: conv(w, s) [-> BN] -> ReLU -> 1x1 conv (zero init), plus a mean-pool
     shortcut of the same width and stride, zero-padded to n_out channels. No ReLU after the sum."""
     n_in = x.shape[-1]
@@ -93,7 +94,8 @@ def _res_layer(x, n_out, width, stride, use_bn, name, sync=False):
     if use_bn:
         h = _bn(f"{name}_bn", sync)(h)
     h = keras.layers.ReLU(name=f"{name}_relu")(h)
-    h = keras.layers.Conv2D(n_out, 1, use_bias=False, kernel_initializer="zeros",
+    init = "zeros" if zero_init else keras.initializers.VarianceScaling(0.1, "fan_in", "uniform")
+    h = keras.layers.Conv2D(n_out, 1, use_bias=False, kernel_initializer=init,
                             name=f"{name}_conv2")(h)
     shortcut = x
     if width > 1 or stride > 1:
@@ -183,7 +185,10 @@ class AMDIMEncoder(keras.Model):
             if side in (5, 7) and side not in maps:
                 x = keras.layers.Identity(name=f"f{side}")(x)
                 maps[side] = x
-        x = _res_layer(x, n_rkhs, 3, 1, use_bn, "final", synchronized_bn)
+        # Not zero-initialised (the code zero-inits it too): with a zero branch, the n_rkhs - 4 ndf
+        # zero-padded channels of f1 are constant at init and f1's batch norm multiplies their
+        # gradients by 1 / sqrt(epsilon) ~ 316, which makes SGD diverge in a few steps.
+        x = _res_layer(x, n_rkhs, 3, 1, use_bn, "final", synchronized_bn, zero_init=False)
         f1 = keras.layers.Identity(name="f1")(_bn("f1_bn", synchronized_bn)(x))
         outputs = keras.layers.Flatten(name="pool")(f1)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)

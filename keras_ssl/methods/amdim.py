@@ -138,8 +138,8 @@ def amdim_views(config):
 def _checks(config):
     m = config.model
     check = config_checks.check
-    check(config.encoder.kind == "amdim", "encoder.kind", config.encoder.kind,
-          "'amdim': AMDIM needs its multiscale encoder (f1, f5, f7)")
+    # encoder.kind is not checked here (base_config's default is "resnet"); AMDIM refuses an
+    # encoder without feature_maps() -> (f1, f5, f7) when it is built.
     check(config.data.image_size in (32, 64, 128), "data.image_size", config.data.image_size,
           "32, 64 or 128 (the AMDIM encoder's input sizes)")
     if m.clip is not None:
