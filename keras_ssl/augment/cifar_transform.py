@@ -4,13 +4,13 @@
 import keras
 
 from keras_ssl.augment._random import split_seed
-from keras_ssl.augment.crop import full_window, random_padded_crop
+from keras_ssl.augment.crop import random_padded_crop
 from keras_ssl.augment.flip import random_flip
-from keras_ssl.augment.simclr_transform import to_float_images
+from keras_ssl.augment.whole_image import WholeImageTransform
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class PaddedCropFlipTransform:
+class PaddedCropFlipTransform(WholeImageTransform):
     """`transform(images_uint8, seed) -> float32 [0, 1]`: padded random crop, then flip, per image.
 
     Streaming: the whole image is resized to the pipeline's `image_size` (as in-memory sources
@@ -25,17 +25,6 @@ class PaddedCropFlipTransform:
     def __init__(self, padding=4, flip_probability=0.5):
         self.padding = int(padding)
         self.flip_probability = flip_probability
-
-    def __call__(self, images, seed):
-        return self.augment_crops([to_float_images(images)], seed)
-
-    def crop_windows(self, height, width, seed):
-        """The whole image, int32 [1, 4]: the padded crop is taken after resizing."""
-        return full_window(height, width)[None]
-
-    def crop_sizes(self, image_size=None):
-        """The pipeline's `image_size` (this transform keeps the size it is given)."""
-        return [image_size]
 
     def augment_crops(self, crops, seed):
         """Padded crop and flip of `[float32 [B, S, S, 3] in [0, 1]]`."""

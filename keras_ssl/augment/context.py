@@ -15,10 +15,10 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.augment._random import batch_size, split_seed
-from keras_ssl.augment.crop import full_window, random_resized_crop
-from keras_ssl.augment.simclr_transform import to_float_images
+from keras_ssl.augment.crop import random_resized_crop
 from keras_ssl.augment.tiles import (COLOR_MODES, check_grid, counter_chromatic_aberration,
                                      extract_tiles, normalize_tiles, tile_positions)
+from keras_ssl.augment.whole_image import WholeImageTransform
 
 NUM_POSITIONS = 8
 CENTRE_CELL = 4
@@ -43,7 +43,7 @@ def context_pairs(images, tile_size, gap, jitter, seed):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class ContextPredictionTransform:
+class ContextPredictionTransform(WholeImageTransform):
     """`transform(images uint8 [B, S, S, 3], seed) -> (pairs float32 [B, 2, t, t, 3], labels int32
     [B] in 0..7)`: per image, the centre patch of a 3x3 grid and a random neighbour.
 
@@ -73,15 +73,6 @@ class ContextPredictionTransform:
         self.normalize, self.color_mode = bool(normalize), color_mode
         self.grey_probability = float(grey_probability)
         self.crop_scale = None if crop_scale is None else tuple(float(v) for v in crop_scale)
-
-    def __call__(self, images, seed):
-        return self.augment_crops([to_float_images(images)], seed)
-
-    def crop_windows(self, height, width, seed):
-        return full_window(height, width)[None]
-
-    def crop_sizes(self, image_size=None):
-        return [image_size]
 
     def augment_crops(self, crops, seed):
         (x,) = crops

@@ -13,10 +13,9 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.augment._random import batch_size, split_seed
-from keras_ssl.augment.crop import full_window
 from keras_ssl.augment.flip import random_flip
-from keras_ssl.augment.simclr_transform import to_float_images
 from keras_ssl.augment.tiles import COLOR_MODES, counter_chromatic_aberration, extract_tiles
+from keras_ssl.augment.whole_image import WholeImageTransform
 
 DOWNSAMPLING_FILTERS = ("bicubic", "bilinear", "lanczos3", "area")
 
@@ -55,7 +54,7 @@ def counting_views(images, seed, random_filter=True):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class CountingTransform:
+class CountingTransform(WholeImageTransform):
     """`transform(images uint8 [B, S, S, 3], seed) -> (tiles float32 [B, 4, S/2, S/2, 3],
     downsampled float32 [B, S/2, S/2, 3])`, after an optional flip and colour counter-measure.
 
@@ -77,15 +76,6 @@ class CountingTransform:
         self.random_filter = bool(random_filter)
         self.flip_probability = float(flip_probability)
         self.color_mode, self.grey_probability = color_mode, float(grey_probability)
-
-    def __call__(self, images, seed):
-        return self.augment_crops([to_float_images(images)], seed)
-
-    def crop_windows(self, height, width, seed):
-        return full_window(height, width)[None]
-
-    def crop_sizes(self, image_size=None):
-        return [image_size]
 
     def augment_crops(self, crops, seed):
         (x,) = crops

@@ -22,10 +22,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl.augment._random import batch_size, split_seed
-from keras_ssl.augment.crop import full_window, random_resized_crop
-from keras_ssl.augment.simclr_transform import to_float_images
+from keras_ssl.augment.crop import random_resized_crop
 from keras_ssl.augment.tiles import (COLOR_MODES, check_grid, counter_chromatic_aberration,
                                      grid_tiles, normalize_tiles)
+from keras_ssl.augment.whole_image import WholeImageTransform
 
 NUM_TILES = 9
 SHIPPED_SEED = 0
@@ -96,7 +96,7 @@ def reassemble_tiles(puzzles, permutations, labels):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class JigsawTransform:
+class JigsawTransform(WholeImageTransform):
     """`transform(images uint8 [B, S, S, 3], seed) -> (puzzles float32 [B, 9, t, t, 3], labels int32
     [B])`: a 3x3 grid of `tile_size` tiles with `gap` and `jitter` (random crops inside the cells,
     section 3.2), each image's tiles shuffled by a uniformly drawn permutation of the set; the label
@@ -130,15 +130,6 @@ class JigsawTransform:
         self.grey_probability = float(grey_probability)
         self.crop_scale = None if crop_scale is None else tuple(float(v) for v in crop_scale)
         self.permutations = jigsaw_permutations(self.num_permutations, self.permutation_seed)
-
-    def __call__(self, images, seed):
-        return self.augment_crops([to_float_images(images)], seed)
-
-    def crop_windows(self, height, width, seed):
-        return full_window(height, width)[None]
-
-    def crop_sizes(self, image_size=None):
-        return [image_size]
 
     def augment_crops(self, crops, seed):
         (x,) = crops

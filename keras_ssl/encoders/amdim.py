@@ -27,6 +27,8 @@ input scale matters).
 
 import keras
 
+from keras_ssl import layers
+
 # (first layer kernel/stride, then per block (width, stride, channel multiplier)) per input size.
 _SIZES = {
     32: dict(stem=((3, 1),), extra_res=True,
@@ -79,7 +81,7 @@ class ReflectPad2D(keras.layers.Layer):
 
 
 def _bn(name, synchronized=False):
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized,
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized,
                                            name=name)
 
 

@@ -3,6 +3,8 @@ shared n_rkhs space (section 3.3) and the mixture heads m_k on f1 (section 3.7).
 
 import keras
 
+from keras_ssl import layers
+
 
 def _identity_like(shape, dtype=None):
     """The code's shortcut init: uniform(-0.01, 0.01) with ones on the diagonal (n_out >= n_in)."""
@@ -38,13 +40,13 @@ class ResidualEmbedding(keras.layers.Layer):
         self.synchronized_bn = synchronized_bn
         self.hidden = keras.layers.Dense(self.output_dim, use_bias=False,
                                          kernel_initializer="he_uniform", name="hidden")
-        self.bn_hidden = keras.layers.BatchNormalization(
+        self.bn_hidden = layers.BatchNormalization(
             momentum=0.9, epsilon=1e-5, synchronized=synchronized_bn, name="bn_hidden") \
             if hidden_bn else None
         self.residual = keras.layers.Dense(self.output_dim, use_bias=False,
                                            kernel_initializer="zeros", name="residual")
         self.shortcut = keras.layers.Dense(self.output_dim, name="shortcut")
-        self.bn_out = keras.layers.BatchNormalization(
+        self.bn_out = layers.BatchNormalization(
             momentum=0.9, epsilon=1e-5, synchronized=synchronized_bn, name="bn_out")
 
     def build(self, input_shape):

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_ssl import layers
+
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class DecoderHead(keras.layers.Layer):
@@ -28,7 +30,7 @@ class DecoderHead(keras.layers.Layer):
             self.blocks += [
                 keras.layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False,
                                              name=f"upconv{i}"),
-                keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
                                                 synchronized=synchronized_bn, name=f"bn{i}"),
                 keras.layers.ReLU(name=f"relu{i}")]
         self.out = keras.layers.Conv2D(self.output_channels, 3, padding="same", name="output")

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_ssl import layers
+
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class PatchDiscriminator(keras.layers.Layer):
@@ -23,7 +25,7 @@ class PatchDiscriminator(keras.layers.Layer):
             self.blocks.append(keras.layers.Conv2D(f, 4, strides=2, padding="same",
                                                    use_bias=i == 0, name=f"conv{i}"))
             if i > 0:
-                self.blocks.append(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                self.blocks.append(layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
                                                                    name=f"bn{i}"))
             self.blocks.append(keras.layers.LeakyReLU(0.2, name=f"lrelu{i}"))
         self.flatten = keras.layers.Flatten(name="flatten")

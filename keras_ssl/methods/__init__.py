@@ -17,4 +17,5 @@ from keras_ssl.methods.mocov2 import MoCoV2
 from keras_ssl.methods.rotnet import RotNet
 from keras_ssl.methods.simclr import SimCLR
 
-__all__ = ["AMDIM", "BYOL", "Colorization", "ContextEncoder", "ContextPrediction", "Counting", "Exemplar", "Jigsaw", "MoCoV2", "PretrainingMethod", "registry", "RotNet", "SimCLR"]
+__all__ = ["AMDIM", "BYOL", "Colorization", "ContextEncoder", "ContextPrediction", "Counting",
+           "Exemplar", "Jigsaw", "MoCoV2", "PretrainingMethod", "registry", "RotNet", "SimCLR"]
