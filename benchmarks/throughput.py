@@ -2,10 +2,11 @@
 
     python benchmarks/throughput.py [--data=.cache/data/cifar10] [--steps=5]
 
-Prints images/s of a SimCLR train step (ResNet-18 with the CIFAR stem, batch 256, 2 views; and the
-quickstart config's encoder and batch) and source images/s of the quickstart input pipeline (decoded
-CIFAR-10 in memory -> shuffle -> batch -> two SimCLR views), which must be several times what a step
-consumes so that training never waits for data.
+Prints images/s of a SimCLR train step (ResNet-18 with the CIFAR stem at stride 1, full width, batch
+256, 2 views; and the quickstart config's encoder and batch, each named exactly) and source images/s
+of the quickstart input pipeline (decoded CIFAR-10 in memory -> shuffle -> batch -> two SimCLR
+views), which must be several times what a step consumes so that training never waits for data.
+`benchmarks/step.py` counts FLOPs and profiles the step.
 """
 
 import argparse
@@ -60,14 +61,17 @@ def main():
     quick = quickstart.get_config()
     resnet18 = quickstart.get_config()
     resnet18.encoder.width_multiplier = 1.0
+    resnet18.encoder.stem_stride = 1  # the CIFAR stem as SimCLR has it (the quickstart's is 2)
     resnet18.model.projection_hidden_dims = (512,)
     resnet18.train.batch_size = 256
 
     images, _, _ = data.load_arrays(f"folder:{args.data}", "train", image_size=32)
     source = pipeline_throughput(quick, images, batches=20)
     print(f"input pipeline (quickstart views): {source:,.0f} source images/s")
-    for name, config in (("SimCLR ResNet-18 CIFAR stem, batch 256 x 2 views", resnet18),
-                         ("quickstart encoder", quick)):
+    for name, config in (("SimCLR", resnet18), ("SimCLR quickstart", quick)):
+        e = config.encoder
+        name = (f"{name} ResNet-{e.depth} {e.stem} stem stride {e.stem_stride}, width "
+                f"{e.width_multiplier:g}, batch {config.train.batch_size} x 2 views")
         rate, seconds = step_throughput(config, args.steps)
         print(f"{name}: {seconds:.3f} s/step, {rate:,.0f} source images/s "
               f"({2 * rate:,.0f} views/s); pipeline / step = {source / rate:.1f}x")
