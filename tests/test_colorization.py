@@ -122,3 +122,20 @@ def test_transform_targets_and_a_training_step(real_images):
     assert model.decode(x).shape == (8, 32, 32, 3)
     history = model.fit(tf.data.Dataset.from_tensors((x, targets)).repeat(3), verbose=0)
     assert np.isfinite(history.history["loss"][-1])
+
+
+def test_preview_decodes_targets_with_the_transforms_own_bins(real_images):
+    from keras_ssl.methods.colorization import _preview
+
+    # Bins from half the images: another transform's bins would decode to other colours.
+    bins, _ = augment.ab_bins_from_data(real_images[:20])
+    transform = augment.ColorizationTransform(bins, output_stride=1, flip_probability=0.0)
+    outputs = transform(real_images[:8], tf.constant([0, 1], tf.int64))
+    columns = dict(_preview(transform, real_images[:8] / 255.0, outputs))
+    truth = columns["truth"]
+    # The nearest bin at full resolution is within half a bin (5 ab units) of the truth's ab.
+    decoded_ab = lab.rgb_to_lab(tf.constant(columns["target colours"]))[..., 1:]
+    truth = tf.constant(truth, tf.float32)
+    true_ab = lab.rgb_to_lab(truth)[..., 1:]
+    assert np.median(np.abs(decoded_ab - true_ab)) < 5.0
+    np.testing.assert_allclose(columns["L input"][..., 0], lab.lightness(truth)[..., 0], atol=1e-5)

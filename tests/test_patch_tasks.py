@@ -371,17 +371,21 @@ def test_preview_draws_each_task_as_a_person_would_look_at_it(tiny_cifar10, tmp_
         config.data.source = f"folder:{tiny_cifar10}"
         assert preview(config, str(tmp_path / f"{name}.png"), num_images=2)
         images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3)).astype(np.uint8)
-        outputs = registry.get(name).views(config)(images, SEED)
-        columns = dict(registry.get(name).preview(images / 255.0, outputs))
+        transform = registry.get(name).views(config)
+        columns = dict(registry.get(name).preview(transform, images / 255.0,
+                                                  transform(images, SEED)))
         for title, column in columns.items():
             assert np.asarray(column).shape[0] == 2 and np.asarray(column).shape[-1] == 3, title
     # Jigsaw's last column is the grid put back: equal to the tiles before shuffling, drawn.
     config = load_recipe("configs/quickstart_jigsaw.py")
     config.augment.normalize = False
     config.augment.crop_scale = None
+    # Not the shipped set: the preview must read the transform's own permutations.
+    config.augment.permutation_seed, config.augment.num_permutations = 1, 10
     images = coordinate_image(2, 64)
-    puzzles, labels = registry.get("jigsaw").views(config)(images, SEED)
-    restored = registry.get("jigsaw").preview(images, (puzzles, labels))[-1][1]
+    transform = registry.get("jigsaw").views(config)
+    puzzles, labels = transform(images, SEED)
+    restored = registry.get("jigsaw").preview(transform, images, (puzzles, labels))[-1][1]
     _, s_tiles, _ = augment._random.split_seed(SEED, 3)
     grid, _ = tiles.grid_tiles(augment.tiles.counter_chromatic_aberration(
         images, "grey", augment._random.split_seed(SEED, 3)[0], 0.3), 3, 18, 3, 1, s_tiles)

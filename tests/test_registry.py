@@ -76,6 +76,16 @@ def test_every_method_has_a_quickstart_recipe(name):
     assert recipe(f"quickstart_{name}").method == name
 
 
+@pytest.mark.parametrize("name", registry.names())
+def test_preview_draws_every_methods_quickstart(name, tiny_cifar10, tmp_path):
+    from keras_ssl.cli.preview import preview
+
+    config = recipe(f"quickstart_{name}")
+    config.data.source = f"folder:{tiny_cifar10}"
+    png = preview(config, str(tmp_path / "views.png"), num_images=2)
+    assert open(png, "rb").read()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_import_keras_ssl_reaches_its_subpackages():
     """The style of every class docstring, in a fresh process where nothing imported them yet."""
     out = run("-c", "import keras_ssl\n"

@@ -18,8 +18,9 @@ def _label_of(outputs, j, k):
     return f" (label {int(labels[0][j])})" if labels and k > 1 else ""
 
 
-def _view_columns(images, outputs):
+def _view_columns(transform, images, outputs):
     """Every rank-4 output as (title, images) columns, self-labels (rank 1) in the titles."""
+    del transform
     columns = []
     for tensor in tf.nest.flatten(outputs):
         if tensor.shape.rank != 4:
@@ -41,9 +42,11 @@ def preview(config, output, num_images=8):
             d.source, num_images, d.image_size, split=d.train_split, data_dir=d.tfds_data_dir,
             with_labels=False, labeled=d.labeled, image_key=d.image_key, label_key=d.label_key)
         images = next(iter(first)).numpy()
-    outputs = builders.build_transform(config)(images, tf.constant([config.seed, 0], tf.int64))
+    transform = builders.build_transform(config)
+    outputs = transform(images, tf.constant([config.seed, 0], tf.int64))
     preview_columns = registry.get(config.method).preview or _view_columns
-    columns = [("original", images / 255.0)] + list(preview_columns(images / 255.0, outputs))
+    columns = [("original", images / 255.0)] + list(preview_columns(transform, images / 255.0,
+                                                                    outputs))
     fig, axes = plt.subplots(len(images), len(columns), squeeze=False,
                              figsize=(1.4 * len(columns), 1.4 * len(images)))
     for col, (title, column) in enumerate(columns):

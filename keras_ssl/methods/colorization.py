@@ -188,12 +188,8 @@ def config_bins(config):
                            d.tfds_data_dir)
 
 
-_LAST_BINS = [None]  # the bins of the last transform built, for the preview's decoding
-
-
 def colorization_views(config):
     bins, _ = config_bins(config)
-    _LAST_BINS[0] = bins
     return augment.ColorizationTransform(bins, output_stride=config.model.output_stride,
                                          mode=config.model.mode, **config.augment)
 
@@ -216,12 +212,12 @@ def _checks(config):
     config_checks.probability("model.rebalance_lambda", m.rebalance_lambda)
 
 
-def _preview(images, outputs):
+def _preview(transform, images, outputs):
     """The L input, the target decoded on the image's L (the nearest bin per output pixel for
     classification targets: what a perfect model would output at T -> 0), and the truth."""
     x, targets = outputs
     if targets.shape[-1] != 2:
-        targets = tf.gather(tf.constant(_LAST_BINS[0]), tf.argmax(targets, axis=-1))
+        targets = tf.gather(tf.constant(transform.bins), tf.argmax(targets, axis=-1))
     return [("L input", _grey(x)), ("target colours", _on_lightness(x, targets)),
             ("truth", x.numpy())]
 

@@ -183,7 +183,7 @@ def _checks(config):
     config_checks.positive("model.discriminator_learning_rate", m.discriminator_learning_rate)
 
 
-def _preview(images, outputs):
+def _preview(transform, images, outputs):
     masked, x, hole, weights = (t.numpy() for t in outputs)
     return [("masked input", masked), ("loss weight / 10", (weights / 10.0).repeat(3, -1)),
             ("truth", x)]

@@ -86,7 +86,7 @@ def _pair_in_place(pairs, labels, gap=2):
     return out
 
 
-def _preview(images, outputs):
+def _preview(transform, images, outputs):
     """The centre patch, its neighbour, the label's name and the pair put where it came from."""
     del images
     pairs, labels = outputs

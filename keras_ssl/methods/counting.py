@@ -115,7 +115,7 @@ def _checks(config):
     check_colors(config)
 
 
-def _preview(images, outputs):
+def _preview(transform, images, outputs):
     """The 4 tiles T_j of the 2x2 grid (with a gap drawn between them, to see them apart) and the
     image downsampled to a tile's size, D(x)."""
     del images

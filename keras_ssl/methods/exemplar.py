@@ -112,7 +112,7 @@ def _checks(config):
                         "None (full softmax) or a positive int")
 
 
-def _preview(images, outputs):
+def _preview(transform, images, outputs):
     """The recipe's K views of each seed, then 6 more drawn with the paper's ranges: one row of
     transformed views per seed image (its surrogate class)."""
     views, _ = outputs

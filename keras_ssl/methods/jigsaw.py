@@ -86,17 +86,13 @@ def _run_arguments(config, steps_per_epoch):
     return {"num_permutations": config.augment.num_permutations}
 
 
-def _preview(images, outputs):
+def _preview(transform, images, outputs):
     """The puzzle as the network gets it (tiles in shuffled order, with the gap), its label and
-    permutation, and the tiles put back by the inverse permutation (the grid of the original).
-
-    The label is read in the shipped permutation set of seed 0, whose first P rows are the set of
-    every P (Algorithm 1 is greedy), so the drawing is right for any P of augment.permutation_seed
-    0, the default.
-    """
+    permutation (read in the transform's own set), and the tiles put back by the inverse
+    permutation (the grid of the original)."""
     del images
     puzzles, labels = outputs
-    permutations = augment.jigsaw_permutations(augment.jigsaw.MAX_SHIPPED)
+    permutations = transform.permutations
     labels = np.asarray(labels)
     texts = []
     for label in labels:

@@ -48,10 +48,11 @@ class MethodSpec:
             `keras_ssl.config_checks`); the shared sections are checked by the CLI.
         run_arguments: `run_arguments(config, steps_per_epoch) -> dict` of constructor arguments
             that depend on the run rather than the recipe (BYOL's total steps).
-        preview: optional `preview(images float [N, H, W, 3] in [0, 1], outputs) -> [(title, images
-            float [N, h, w, 3])]`, the columns `keras-ssl preview` draws of the transform's `outputs`
-            for a method whose inputs are not plain views (tiles, puzzles, masks); by default every
-            rank-4 output is a column.
+        preview: optional `preview(transform, images float [N, H, W, 3] in [0, 1], outputs) ->
+            [(title, images float [N, h, w, 3])]`, the columns `keras-ssl preview` draws of the
+            `outputs` of `transform` (the one `views` built: its bins, permutations) for a method
+            whose inputs are not plain views (tiles, puzzles, masks); by default every rank-4
+            output is a column.
         eval_figures: optional `eval_figures(model, config, images float [N, H, W, 3] in [0, 1]) ->
             [(title, images float [N, h, w, 3])]`, columns of a picture of what the trained
             method (all its heads, restored from the run's last checkpoint) makes of test
