@@ -11,7 +11,7 @@ after each step), `paths`, `initial<i>` / `final<i>` (every weight before and af
 
 import argparse
 
-from common import setup
+from common import fit_and_save, load_or_write_init, setup
 
 import keras
 import numpy as np
@@ -46,22 +46,10 @@ def main():
         model = AMDIM(encoder, hidden_bn=True, synchronized_bn=True,
                       gather_negatives=not args.local_negatives)
         model.build((None, *IMAGE_SHAPE))
-        if args.write_init:
-            model.save_weights(args.init)
-        else:
-            model.load_weights(args.init)
+        load_or_write_init(model, args.init, args.write_init)
         model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9), jit_compile=False)
 
-    initial = {f"initial{i}": np.asarray(v) for i, v in enumerate(model.weights)}
-    losses = []
-    record = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
-    model.fit(dataset, epochs=1, shuffle=False, verbose=0, callbacks=[record])
-    if len(losses) != STEPS:
-        raise RuntimeError(f"expected {STEPS} steps, fit ran {len(losses)}")
-    final = {f"final{i}": np.asarray(v) for i, v in enumerate(model.weights)}
-    np.savez(args.out, loss=np.array(losses), paths=np.array([v.path for v in model.weights]),
-             **initial, **final)
+    fit_and_save(model, dataset, args.out, STEPS)
 
 
 if __name__ == "__main__":

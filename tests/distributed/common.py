@@ -22,3 +22,30 @@ def setup(num_devices):
     if num_devices == 1:
         return tf.distribute.get_strategy()
     return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(num_devices)])
+
+
+def load_or_write_init(model, path, write):
+    """Every run starts from the same weights: the reference run writes them, the others load."""
+    if write:
+        model.save_weights(path)
+    else:
+        model.load_weights(path)
+
+
+def fit_and_save(model, dataset, out, steps):
+    """`model.fit` one epoch of `dataset` (`steps` global batches) and save to `out`: `loss` (fit's
+    running mean after each step), `paths`, and `initial<i>` / `final<i>` (every weight, batch-norm
+    statistics included, before and after)."""
+    import keras
+    import numpy as np
+
+    initial = {f"initial{i}": np.asarray(v) for i, v in enumerate(model.weights)}
+    losses = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"])))
+    model.fit(dataset, epochs=1, shuffle=False, verbose=0, callbacks=[record])
+    if len(losses) != steps:
+        raise RuntimeError(f"expected {steps} steps, fit ran {len(losses)}")
+    final = {f"final{i}": np.asarray(v) for i, v in enumerate(model.weights)}
+    np.savez(out, loss=np.array(losses), paths=np.array([v.path for v in model.weights]),
+             **initial, **final)
