@@ -2,7 +2,8 @@
 loop that resumes from any batch and works under every strategy."""
 
 from keras_ssl.distribute.loop import fit
-from keras_ssl.distribute.replicas import cross_replica_concat, num_replicas, replica_id
+from keras_ssl.distribute.replicas import (cross_replica_concat, cross_replica_sum, num_replicas,
+                                           replica_id)
 from keras_ssl.distribute.shuffle import apply_in_sub_batches, local_rows, shuffled_apply
 from keras_ssl.distribute.strategy import (
     STRATEGIES,
@@ -17,6 +18,7 @@ __all__ = [
     "STRATEGIES",
     "create_strategy",
     "cross_replica_concat",
+    "cross_replica_sum",
     "fit",
     "num_replicas",
     "num_input_pipelines",

@@ -21,6 +21,15 @@ def replica_id():
     return tf.cast(rid, tf.int32)
 
 
+def cross_replica_sum(tensor):
+    """The sum of `tensor` over all replicas (itself with one replica), e.g. a loss's normaliser
+    that must be the global batch's, not each replica's. Use on values without gradients."""
+    if num_replicas() == 1:
+        return tensor
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
+                                                          tf.stop_gradient(tensor))
+
+
 def cross_replica_concat(tensor):
     """Concatenate `tensor` along axis 0 over all replicas, in replica order, with gradients.
 

@@ -17,16 +17,17 @@ class PatchDiscriminator(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, filters=(64, 128, 256), **kwargs):
+    def __init__(self, filters=(64, 128, 256), synchronized_bn=False, **kwargs):
         super().__init__(**kwargs)
         self.filters = tuple(int(f) for f in filters)
+        self.synchronized_bn = synchronized_bn
         self.blocks = []
         for i, f in enumerate(self.filters):
             self.blocks.append(keras.layers.Conv2D(f, 4, strides=2, padding="same",
                                                    use_bias=i == 0, name=f"conv{i}"))
             if i > 0:
-                self.blocks.append(layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                                                   name=f"bn{i}"))
+                self.blocks.append(layers.BatchNormalization(
+                    momentum=0.9, epsilon=1e-5, synchronized=synchronized_bn, name=f"bn{i}"))
             self.blocks.append(keras.layers.LeakyReLU(0.2, name=f"lrelu{i}"))
         self.flatten = keras.layers.Flatten(name="flatten")
         self.out = keras.layers.Dense(1, name="output")
@@ -49,5 +50,5 @@ class PatchDiscriminator(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(filters=self.filters)
+        config.update(filters=self.filters, synchronized_bn=self.synchronized_bn)
         return config

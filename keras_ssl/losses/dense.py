@@ -3,6 +3,8 @@ adversarial term (Pathak et al. 2016)."""
 
 import tensorflow as tf
 
+from keras_ssl.distribute import cross_replica_sum, num_replicas
+
 
 def soft_cross_entropy(logits, targets, weights=None):
     """Zhang et al.'s Eq. 2: the per-pixel cross-entropy of `targets` [B, h, w, Q] (soft
@@ -26,6 +28,10 @@ def masked_l2(predictions, targets, weights):
     over pixels and channels, divided by sum(weights) x channels. Pixels of weight 0 (the context
     outside the hole and its overlap band) do not count at all.
 
+    Under a strategy the divisor is the global batch's (summed over replicas, / replicas): random
+    holes cover a different area on each replica, and the replicas' losses, summed as their
+    gradients are, must give the one-device loss of the global batch.
+
     Example:
     ```python
     loss = masked_l2(decoded, images, hole + 10 * overlap_band(hole, 1))
@@ -35,7 +41,8 @@ def masked_l2(predictions, targets, weights):
     weights = tf.cast(weights, tf.float32)
     channels = tf.cast(tf.shape(targets)[-1], tf.float32)
     error = tf.reduce_sum(weights * tf.square(predictions - targets))
-    return error / tf.maximum(tf.reduce_sum(weights) * channels, 1e-12)
+    total_weight = cross_replica_sum(tf.reduce_sum(weights)) / num_replicas()
+    return error / tf.maximum(total_weight * channels, 1e-12)
 
 
 def discriminator_loss(real_logits, fake_logits):

@@ -72,6 +72,7 @@ class Colorization(PretrainingMethod):
             feature map and output sizes; the blocks use the first width).
         rebalance_lambda, prior_sigma: class rebalancing (paper: 0.5, 5).
         temperature: annealed-mean temperature of `decode` (paper: 0.38).
+        synchronized_bn: the decoder's batch norm over all replicas.
         ab_bins, prior_examples: config-only keys (ignored here): the CLI computes `bins` and
             `prior` from "data" (the bins `prior_examples` training images reach) or "gamut".
 
@@ -89,7 +90,7 @@ class Colorization(PretrainingMethod):
 
     def __init__(self, encoder, bins=None, prior=None, mode="classification", output_stride=4,
                  decoder_filters=(64,), rebalance_lambda=0.5, prior_sigma=5.0, temperature=0.38,
-                 ab_bins=None, prior_examples=None, **kwargs):
+                 synchronized_bn=False, ab_bins=None, prior_examples=None, **kwargs):
         del ab_bins, prior_examples  # config keys saying where bins and prior come from
         self.base_encoder = encoder
         super().__init__(lightness_encoder(encoder), **kwargs)
@@ -106,6 +107,7 @@ class Colorization(PretrainingMethod):
         self.rebalance_lambda = float(rebalance_lambda)
         self.prior_sigma = float(prior_sigma)
         self.temperature = float(temperature)
+        self.synchronized_bn = synchronized_bn
         self.class_weights = augment.rebalancing_weights(self.prior, self.bins,
                                                          self.rebalance_lambda, self.prior_sigma)
         self._maps = _Untracked(feature_map_model(encoder))
@@ -120,7 +122,7 @@ class Colorization(PretrainingMethod):
         blocks = decoder_blocks(map_shape[1], size // self.output_stride)
         widths = (self.decoder_filters * blocks)[:blocks] if self.decoder_filters else ()
         outputs = len(self.bins) if self.mode == "classification" else 2
-        self.decoder = DecoderHead(widths, outputs, name="decoder")
+        self.decoder = DecoderHead(widths, outputs, self.synchronized_bn, name="decoder")
         self.decoder.build(map_shape)
 
     def predict_logits(self, images, training=False):
@@ -164,7 +166,7 @@ class Colorization(PretrainingMethod):
         config.update(bins=self.bins.tolist(), prior=self.prior.tolist(), mode=self.mode,
                       output_stride=self.output_stride, decoder_filters=self.decoder_filters,
                       rebalance_lambda=self.rebalance_lambda, prior_sigma=self.prior_sigma,
-                      temperature=self.temperature)
+                      temperature=self.temperature, synchronized_bn=self.synchronized_bn)
         return config
 
 
@@ -210,6 +212,7 @@ def _checks(config):
     config_checks.positive_int("model.output_stride", m.output_stride)
     config_checks.positive("model.temperature", m.temperature)
     config_checks.probability("model.rebalance_lambda", m.rebalance_lambda)
+    config_checks.same_synchronized_bn(config)
 
 
 def _preview(transform, images, outputs):
@@ -246,7 +249,8 @@ registry.register(
     # sigma 5, rebalancing lambda 0.5 with a sigma-5 smoothed prior, annealed mean T = 0.38,
     # predictions at 1/4 resolution. Bins and prior from (a sample of) the training images.
     model=dict(mode="classification", ab_bins="data", prior_examples=5000, output_stride=4,
-               decoder_filters=(64,), rebalance_lambda=0.5, prior_sigma=5.0, temperature=0.38),
+               decoder_filters=(64,), rebalance_lambda=0.5, prior_sigma=5.0, temperature=0.38,
+               synchronized_bn=False),
     augment=dict(neighbours=5, sigma=5.0, flip_probability=0.5),
     views=colorization_views, checks=_checks, run_arguments=_run_arguments, preview=_preview,
     eval_figures=_eval_figures)

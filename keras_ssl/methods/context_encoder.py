@@ -41,6 +41,7 @@ class ContextEncoder(PretrainingMethod):
         reconstruction_weight, adversarial_weight: the paper's 0.999 and 0.001.
         discriminator_learning_rate: the discriminator's Adam rate (paper: 2e-4).
         channelwise_dropout: dropout after the channel-wise FC.
+        synchronized_bn: batch norm of the decoder and discriminator over all replicas.
 
     Example:
     ```python
@@ -55,7 +56,8 @@ class ContextEncoder(PretrainingMethod):
 
     def __init__(self, encoder, decoder_filters=(64, 32, 16, 8), discriminator_filters=(32, 64, 128),
                  reconstruction_weight=0.999, adversarial_weight=0.001,
-                 discriminator_learning_rate=2e-4, channelwise_dropout=0.0, **kwargs):
+                 discriminator_learning_rate=2e-4, channelwise_dropout=0.0, synchronized_bn=False,
+                 **kwargs):
         super().__init__(encoder, **kwargs)
         self.decoder_filters = tuple(int(f) for f in decoder_filters)
         self.discriminator_filters = tuple(int(f) for f in discriminator_filters)
@@ -63,11 +65,13 @@ class ContextEncoder(PretrainingMethod):
         self.adversarial_weight = float(adversarial_weight)
         self.discriminator_learning_rate = float(discriminator_learning_rate)
         self.channelwise_dropout = float(channelwise_dropout)
+        self.synchronized_bn = synchronized_bn
         self._maps = _Untracked(feature_map_model(encoder))
         self.channelwise = ChannelwiseFullyConnected(dropout=self.channelwise_dropout,
                                                      name="channelwise_fc")
         self.decoder = None
-        self.discriminator = PatchDiscriminator(self.discriminator_filters, name="discriminator")
+        self.discriminator = PatchDiscriminator(self.discriminator_filters, synchronized_bn,
+                                                name="discriminator")
         self.discriminator_optimizer = keras.optimizers.Adam(
             self.discriminator_learning_rate, beta_1=0.5, name="discriminator_optimizer")
 
@@ -84,7 +88,7 @@ class ContextEncoder(PretrainingMethod):
         self.channelwise.build(map_shape)
         blocks = decoder_blocks(map_shape[1], size)
         widths = (self.decoder_filters + self.decoder_filters[-1:] * blocks)[:blocks]
-        self.decoder = DecoderHead(widths, 3, name="decoder")
+        self.decoder = DecoderHead(widths, 3, self.synchronized_bn, name="decoder")
         self.decoder.build(map_shape)
         self.discriminator.build((None, size, size, 3))
         # Built now, so a checkpoint restored before the first step finds its slots.
@@ -166,7 +170,8 @@ class ContextEncoder(PretrainingMethod):
                       reconstruction_weight=self.reconstruction_weight,
                       adversarial_weight=self.adversarial_weight,
                       discriminator_learning_rate=self.discriminator_learning_rate,
-                      channelwise_dropout=self.channelwise_dropout)
+                      channelwise_dropout=self.channelwise_dropout,
+                      synchronized_bn=self.synchronized_bn)
         return config
 
 
@@ -181,6 +186,7 @@ def _checks(config):
     config_checks.check(m.adversarial_weight >= 0, "model.adversarial_weight",
                         m.adversarial_weight, ">= 0 (0: reconstruction only)")
     config_checks.positive("model.discriminator_learning_rate", m.discriminator_learning_rate)
+    config_checks.same_synchronized_bn(config)
 
 
 def _preview(transform, images, outputs):
@@ -204,7 +210,7 @@ registry.register(
     # central half-side square as the default mask.
     model=dict(decoder_filters=(64, 32, 16, 8), discriminator_filters=(32, 64, 128),
                reconstruction_weight=0.999, adversarial_weight=0.001,
-               discriminator_learning_rate=2e-4, channelwise_dropout=0.0),
+               discriminator_learning_rate=2e-4, channelwise_dropout=0.0, synchronized_bn=False),
     augment=dict(kind="central", hole_size=None, num_blocks=4, block_size=None, coverage=0.25,
                  overlap=1, flip_probability=0.5),
     views=context_encoder_views, checks=_checks, preview=_preview, eval_figures=_eval_figures)

@@ -1,9 +1,11 @@
-"""Jigsaw under tf.distribute.MirroredStrategy trains as on one device.
+"""Pretext methods under tf.distribute.MirroredStrategy train as on one device.
 
-The siamese tile encoder folds each replica's puzzles into its batch and the heads see that
-replica's images only; with synchronized batch norm (encoder and heads) and the loss divided by the
-replica count, 3 `model.fit` steps on 2 logical CPU devices equal one device. Each run is its own
-process (see tests/distributed/common.py); the two start together.
+Jigsaw (patch grids): the siamese tile encoder folds each replica's puzzles into its batch and the
+heads see that replica's images only. Context Encoder (whole images): two optimizers in one step,
+a discriminator, and random holes of a different area on each replica (the masked L2 is normalised
+by the global batch's weights). With synchronized batch norm (encoder and heads) and the loss divided
+by the replica count, 3 `model.fit` steps on 2 logical CPU devices equal one device. Each run is its
+own process (see tests/distributed/common.py).
 """
 
 import os
@@ -17,14 +19,14 @@ import pytest
 pytestmark = pytest.mark.distributed
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = Path(__file__).resolve().parent / "distributed" / "jigsaw_fit.py"
+SCRIPTS = Path(__file__).resolve().parent / "distributed"
 TOLERANCE = 1e-5
 
 
-def _start(*args):
+def _start(script, *args):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    return subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], env=env,
+    return subprocess.Popen([sys.executable, str(SCRIPTS / script), *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -33,10 +35,12 @@ def _finish(process):
     assert process.returncode == 0, err[-3000:]
 
 
-def test_jigsaw_fit_on_2_devices_matches_one_device(tmp_path):
+@pytest.mark.parametrize("script", ["jigsaw_fit.py", "context_encoder_fit.py"])
+def test_fit_on_2_devices_matches_one_device(script, tmp_path):
     init = tmp_path / "init.weights.h5"
-    _finish(_start("--devices", 1, "--init", init, "--write-init", "--out", tmp_path / "one.npz"))
-    _finish(_start("--devices", 2, "--init", init, "--out", tmp_path / "two.npz"))
+    _finish(_start(script, "--devices", 1, "--init", init, "--write-init",
+                   "--out", tmp_path / "one.npz"))
+    _finish(_start(script, "--devices", 2, "--init", init, "--out", tmp_path / "two.npz"))
     one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
     np.testing.assert_array_equal(two["paths"], one["paths"])
     n = len(one["paths"])
