@@ -90,3 +90,16 @@ def test_sampled_softmax_trains():
                                                  image_index=tf.range(24))
     history = model.fit(tf.data.Dataset.from_tensors((views, labels)).repeat(2), verbose=0)
     assert np.isfinite(history.history["loss"][-1])
+
+
+def test_number_of_classes_is_the_number_of_seed_images(tiny_cifar10):
+    from keras_ssl.cli.config import base_config
+    from keras_ssl.methods import registry
+
+    spec, config = registry.get("exemplar"), base_config("exemplar")
+    config.data.source = f"folder:{tiny_cifar10}"  # 80 training images
+    assert spec.run_arguments(config, None) == {"num_seeds": 80}
+    config.data.max_train_examples = 24  # a fixed subset of seeds
+    assert spec.run_arguments(config, None) == {"num_seeds": 24}
+    config.data.max_train_examples = 8000  # more than there are: every image
+    assert spec.run_arguments(config, None) == {"num_seeds": 80}

@@ -94,11 +94,10 @@ def _run_arguments(config, steps_per_epoch):
         return {}
     from keras_ssl import data  # below methods; only listed, no image is decoded
     d = config.data
-    if d.max_train_examples is not None:
-        n = d.max_train_examples
-    else:
-        n = data.encoded_source(d.source, d.train_split, d.tfds_data_dir, d.labeled, d.image_key,
-                                d.label_key).num_examples
+    n = data.encoded_source(d.source, d.train_split, d.tfds_data_dir, d.labeled, d.image_key,
+                            d.label_key).num_examples
+    if d.max_train_examples is not None:  # the in-memory subset (all of a smaller split)
+        n = min(n, d.max_train_examples)
     return {"num_seeds": int(n)}
 
 
