@@ -27,6 +27,10 @@ def get_config():
     c.augment.tile_size = 18
     c.augment.gap = 3
     c.augment.jitter = 1
+    # A random resized crop (50-100% of the area) before tiling: at fixed scale the 2x upsampling
+    # and the JPEG 8x8 blocks (16 pixels here) have a phase that tells each tile's absolute place
+    # (without it position accuracy jumped from 0.39 to 0.78 in one epoch and reached 0.92).
+    c.augment.crop_scale = (0.5, 1.0)
     c.model.tile_dim = 128
     c.model.head_hidden_dims = (512,)
     c.train.batch_size = 128
