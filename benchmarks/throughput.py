@@ -6,17 +6,23 @@ Prints images/s of a SimCLR train step (ResNet-18 with the CIFAR stem at stride 
 256, 2 views; and the quickstart config's encoder and batch, each named exactly) and source images/s
 of the quickstart input pipeline (decoded CIFAR-10 in memory -> shuffle -> batch -> two SimCLR
 views), which must be several times what a step consumes so that training never waits for data.
+End to end: `model.fit` of the quickstart's model on that real pipeline (the one `keras-ssl train`
+builds: decoded images in memory, per-image views made in a parallel map, prefetched) against the
+same model's bare step on pre-made tensors, `--rounds` rounds alternating the two (A B A B); the
+ratio must be >= 0.95 (the pipeline overlaps the step and does not steal its cores).
 `benchmarks/step.py` counts FLOPs and profiles the step.
 """
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -25,19 +31,32 @@ from keras_ssl import data  # noqa: E402
 from keras_ssl.cli import builders  # noqa: E402
 
 
-def step_throughput(config, steps):
-    batch = config.train.batch_size
-    size = config.data.image_size
+def build_model(config):
     model = builders.build_method(config, builders.build_encoder(config))
     model.compile(optimizer=builders.build_optimizer(config, steps_per_epoch=100))
+    return model
+
+
+def tensor_dataset(config):
+    batch, size = config.train.batch_size, config.data.image_size
     rng = np.random.default_rng(0)
     views = tuple(tf.constant(rng.random((batch, size, size, 3), np.float32)) for _ in range(2))
-    dataset = tf.data.Dataset.from_tensors(views).repeat()
-    model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
-    start = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    seconds = (time.perf_counter() - start) / steps
-    return batch / seconds, seconds
+    return tf.data.Dataset.from_tensors(views).repeat()
+
+
+def seconds_per_step(model, dataset, steps, warmup=2):
+    """Wall time per step of one `model.fit` call, from the end of its `warmup`-th step (traced,
+    the pipeline's buffers filled) to the end of `steps` more: waiting for input included."""
+    ends = []
+    clock = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: ends.append(time.perf_counter()))
+    model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[clock])
+    return (ends[-1] - ends[warmup - 1]) / steps
+
+
+def step_throughput(config, steps):
+    seconds = seconds_per_step(build_model(config), tensor_dataset(config), steps)
+    return config.train.batch_size / seconds, seconds
 
 
 def pipeline_throughput(config, images, batches):
@@ -56,6 +75,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=".cache/data/cifar10")
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--fit_steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
     quick = quickstart.get_config()
@@ -75,6 +96,22 @@ def main():
         rate, seconds = step_throughput(config, args.steps)
         print(f"{name}: {seconds:.3f} s/step, {rate:,.0f} source images/s "
               f"({2 * rate:,.0f} views/s); pipeline / step = {source / rate:.1f}x")
+
+    # End to end on the quickstart: one model, its bare step and its fit on the real pipeline.
+    model = build_model(quick)
+    real = data.pretraining_dataset(None, quick.train.batch_size,
+                                    transform=builders.build_transform(quick), seed=quick.seed,
+                                    arrays=(images, np.zeros(len(images), np.int32)))
+    bare, fit = [], []
+    for _ in range(args.rounds):
+        bare.append(seconds_per_step(model, tensor_dataset(quick), args.fit_steps))
+        fit.append(seconds_per_step(model, real, args.fit_steps))
+    batch = quick.train.batch_size
+    print(f"SimCLR quickstart end to end, {args.fit_steps} steps per round: bare step "
+          f"{' / '.join(f'{batch / t:,.0f}' for t in bare)} images/s, model.fit on the real "
+          f"pipeline {' / '.join(f'{batch / t:,.0f}' for t in fit)} images/s; fit / bare = "
+          f"{min(bare) / min(fit):.3f} (best rounds), "
+          f"{statistics.median(bare) / statistics.median(fit):.3f} (medians)")
 
 
 if __name__ == "__main__":
