@@ -24,6 +24,25 @@ def setup(num_devices):
     return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(num_devices)])
 
 
+def fit_argument_parser():
+    """The flags every `*_fit.py` script takes: --devices, --init, --write-init, --out."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, required=True)
+    parser.add_argument("--init", required=True)
+    parser.add_argument("--write-init", action="store_true")
+    parser.add_argument("--out", required=True)
+    return parser
+
+
+def random_images(count, size):
+    """Fixed random uint8 images [count, size, size, 3] (the same in every run)."""
+    import numpy as np
+
+    return np.random.default_rng(0).integers(0, 256, (count, size, size, 3)).astype(np.uint8)
+
+
 def load_or_write_init(model, path, write):
     """Every run starts from the same weights: the reference run writes them, the others load."""
     if write:

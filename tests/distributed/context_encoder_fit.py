@@ -10,12 +10,10 @@ optimizers step (SGD for the generator, the discriminator's own Adam). `--device
 strategy (the reference). Output as `common.fit_and_save` writes it.
 """
 
-import argparse
-
-from common import fit_and_save, load_or_write_init, setup
+from common import (fit_and_save, fit_argument_parser, load_or_write_init, random_images,
+                    setup)
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_ssl.augment import InpaintingTransform
@@ -28,16 +26,10 @@ IMAGE_SIZE = 32
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--devices", type=int, required=True)
-    parser.add_argument("--init", required=True)
-    parser.add_argument("--write-init", action="store_true")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
+    args = fit_argument_parser().parse_args()
     strategy = setup(args.devices)
 
-    images = np.random.default_rng(0).integers(
-        0, 256, (STEPS * GLOBAL_BATCH, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.uint8)
+    images = random_images(STEPS * GLOBAL_BATCH, IMAGE_SIZE)
     batches = InpaintingTransform("blocks", num_blocks=3)(images, tf.constant([0, 1], tf.int64))
     dataset = tf.data.Dataset.from_tensor_slices(batches).batch(GLOBAL_BATCH, drop_remainder=True)
 

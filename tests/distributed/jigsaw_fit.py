@@ -8,12 +8,10 @@ without a strategy (the reference). The output holds `loss` (fit's running mean 
 `paths`, and `initial<i>` / `final<i>` (every weight, batch-norm statistics included).
 """
 
-import argparse
-
-from common import fit_and_save, load_or_write_init, setup
+from common import (fit_and_save, fit_argument_parser, load_or_write_init, random_images,
+                    setup)
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_ssl.augment import JigsawTransform
@@ -26,16 +24,10 @@ IMAGE_SIZE = 32
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--devices", type=int, required=True)
-    parser.add_argument("--init", required=True)
-    parser.add_argument("--write-init", action="store_true")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
+    args = fit_argument_parser().parse_args()
     strategy = setup(args.devices)
 
-    images = np.random.default_rng(0).integers(
-        0, 256, (STEPS * GLOBAL_BATCH, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.uint8)
+    images = random_images(STEPS * GLOBAL_BATCH, IMAGE_SIZE)
     puzzles, labels = JigsawTransform(8, 2, 1, num_permutations=10)(
         images, tf.constant([0, 1], tf.int64))
     dataset = tf.data.Dataset.from_tensor_slices((puzzles, labels)).batch(
