@@ -359,6 +359,44 @@ def test_the_method_trains_on_tiles_and_embeds_whole_images(name):
     whole = tf.cast(images, tf.float32) / 255.0
     np.testing.assert_allclose(model(whole), model.encoder(whole), atol=1e-6)
     assert model(whole).shape == (16, model.encoder.output_shape[-1])
+    # Jigsaw and Context Prediction normalise their tiles, so whole images are standardised too;
+    # Counting's tiles are raw.
+    seen = standardized_float64(whole.numpy()) if name != "counting" else whole.numpy()
+    np.testing.assert_allclose(model(whole), model.base_encoder(seen.astype(np.float32)),
+                               atol=1e-5)
+
+
+def standardized_float64(images):
+    x = np.asarray(images, np.float64)
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=(1, 2, 3), keepdims=True)
+    return (x - mean) / np.sqrt(variance + 1e-3 ** 2)
+
+
+def test_standardized_input_equals_numpy_float64():
+    images = np.random.default_rng(1).uniform(0, 1, (3, 9, 7, 3)).astype(np.float32)
+    images[2] = 0.5  # a constant image becomes 0
+    out = augment.StandardizedInput()(images)
+    np.testing.assert_allclose(out, standardized_float64(images), atol=1e-5)
+    assert np.abs(out[2]).max() == 0
+
+
+def test_standardizing_whole_images_follows_the_tiles_normalisation_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(2).uniform(0, 1, (4, 32, 32, 3)).astype(np.float32)
+    model = Jigsaw(tiny_encoder(32), num_permutations=10, tile_dim=8, head_hidden_dims=(16,))
+    assert model.encoder.get_layer("standardize")
+    raw = Jigsaw(tiny_encoder(32), num_permutations=10, tile_dim=8, head_hidden_dims=(16,),
+                 standardize_images=False)
+    assert raw.encoder is raw.base_encoder
+    # A brighter, higher-contrast copy of an image embeds as the image: what normalised tiles
+    # taught the encoder to ignore.
+    np.testing.assert_allclose(model(images), model(0.2 + 0.5 * images), atol=1e-4)
+    path = str(tmp_path / "encoder.keras")
+    model.encoder.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path)(images), model(images), atol=1e-6)
+    restored = Jigsaw.from_config(model.get_config())
+    assert restored.standardize_images and restored.encoder.get_layer("standardize")
 
 
 def test_preview_draws_each_task_as_a_person_would_look_at_it(tiny_cifar10, tmp_path):

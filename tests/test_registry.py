@@ -86,6 +86,18 @@ def test_preview_draws_every_methods_quickstart(name, tiny_cifar10, tmp_path):
     assert open(png, "rb").read()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("name", registry.names())
+def test_the_random_init_baseline_is_the_architecture_the_method_embeds_images_with(
+        name, tiny_cifar10):
+    config = recipe(f"quickstart_{name}")
+    config.data.source = f"folder:{tiny_cifar10}"
+    model = builders.build_method(config, builders.build_encoder(config), steps_per_epoch=10)
+    baseline = builders.build_whole_image_encoder(config)
+    layers = lambda encoder: [type(layer).__name__ for layer in encoder.layers]
+    assert layers(baseline) == layers(model.encoder)
+    assert baseline.count_params() == model.encoder.count_params()
+
+
 def test_import_keras_ssl_reaches_its_subpackages():
     """The style of every class docstring, in a fresh process where nothing imported them yet."""
     out = run("-c", "import keras_ssl\n"

@@ -68,6 +68,12 @@ def build_encoder(config):
                            name="encoder")
 
 
+def build_whole_image_encoder(config):
+    """The config's encoder as its method embeds whole images (`model.encoder`), at random init:
+    the architecture `keras-ssl eval` compares a trained encoder with."""
+    return registry.get(config.method).whole_image_encoder(config, build_encoder(config))
+
+
 def build_transform(config):
     """The augmentation that turns a uint8 batch into what the method's train step expects."""
     return registry.get(config.method).views(config)

@@ -332,7 +332,7 @@ def evaluate(workdir=None, options=None):
 
     def random_encoder():
         keras.utils.set_random_seed(seed)
-        return builders.build_encoder(config)
+        return builders.build_whole_image_encoder(config)
 
     rows = {"encoder": (load_encoder, options.protocols)}
     if random_init:

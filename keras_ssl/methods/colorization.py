@@ -252,5 +252,6 @@ registry.register(
                decoder_filters=(64,), rebalance_lambda=0.5, prior_sigma=5.0, temperature=0.38,
                synchronized_bn=False),
     augment=dict(neighbours=5, sigma=5.0, flip_probability=0.5),
-    views=colorization_views, checks=_checks, run_arguments=_run_arguments, preview=_preview,
+    views=colorization_views, checks=_checks, run_arguments=_run_arguments,
+    whole_image_encoder=lambda config, encoder: lightness_encoder(encoder), preview=_preview,
     eval_figures=_eval_figures)

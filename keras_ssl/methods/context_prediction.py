@@ -8,7 +8,8 @@ from keras_ssl import augment, config_checks
 from keras_ssl.augment.context import NEIGHBOUR_OFFSETS, NUM_POSITIONS
 from keras_ssl.methods import registry
 from keras_ssl.methods.patch_grid import (PatchGridMethod, TileClassifier, check_tiles,
-                                          cross_entropy_and_accuracy, grid_arguments, displayable, text_images)
+                                          cross_entropy_and_accuracy, displayable, grid_arguments,
+                                          text_images, whole_image_encoder)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -24,6 +25,8 @@ class ContextPrediction(PatchGridMethod):
         encoder: a Keras model mapping images to features.
         tile_dim: the per-patch layer's width (the paper's fc6: 4096).
         head_hidden_dims: the fusion MLP's hidden widths (the paper's fc7: 4096).
+        standardize_images: `model.encoder` standardises each whole image, as the transform's
+            `normalize` does each patch (turn off with it).
         synchronized_bn: the heads' batch norm over all replicas.
 
     Example:
@@ -37,8 +40,8 @@ class ContextPrediction(PatchGridMethod):
     metric_names = ("loss", "position_accuracy")
 
     def __init__(self, encoder, tile_dim=4096, head_hidden_dims=(4096,), synchronized_bn=False,
-                 **kwargs):
-        super().__init__(encoder, **kwargs)
+                 standardize_images=True, **kwargs):
+        super().__init__(encoder, standardize_images=standardize_images, **kwargs)
         self.tile_dim, self.head_hidden_dims = int(tile_dim), tuple(head_hidden_dims)
         self.synchronized_bn = synchronized_bn
         self.classifier = TileClassifier(2, NUM_POSITIONS, self.tile_dim, self.head_hidden_dims,
@@ -66,6 +69,11 @@ def _arguments(config):
 
 def context_views(config):
     return augment.ContextPredictionTransform(**_arguments(config))
+
+
+def _run_arguments(config, steps_per_epoch):
+    del steps_per_epoch
+    return {"standardize_images": config.augment.normalize}
 
 
 def _checks(config):
@@ -109,4 +117,5 @@ registry.register(
     # of data.image_size (configs/context_prediction_imagenet.py sets 96 / 48 / 7).
     augment=dict(tile_size=None, gap=None, jitter=None, normalize=True, color_mode="project",
                  grey_probability=0.3, crop_scale=None),
-    views=context_views, checks=_checks, preview=_preview)
+    views=context_views, checks=_checks, run_arguments=_run_arguments,
+    whole_image_encoder=whole_image_encoder, preview=_preview)

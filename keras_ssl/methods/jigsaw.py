@@ -8,7 +8,8 @@ from keras_ssl import augment, config_checks
 from keras_ssl.augment.jigsaw import reassemble_tiles
 from keras_ssl.methods import registry
 from keras_ssl.methods.patch_grid import (PatchGridMethod, TileClassifier, check_tiles,
-                                          cross_entropy_and_accuracy, grid_arguments, mosaic, text_images)
+                                          cross_entropy_and_accuracy, grid_arguments, mosaic,
+                                          text_images, whole_image_encoder)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -27,6 +28,8 @@ class Jigsaw(PatchGridMethod):
         tile_dim: the per-tile layer's width (512 in the paper).
         head_hidden_dims: the fusion MLP's hidden widths (the paper's fc7: 4096).
         synchronized_bn: the heads' batch norm over all replicas.
+        standardize_images: `model.encoder` standardises each whole image, as the transform's
+            `normalize` does each tile (turn off with it).
 
     Example:
     ```python
@@ -39,8 +42,8 @@ class Jigsaw(PatchGridMethod):
     metric_names = ("loss", "jigsaw_accuracy")
 
     def __init__(self, encoder, num_permutations=100, tile_dim=512, head_hidden_dims=(4096,),
-                 synchronized_bn=False, **kwargs):
-        super().__init__(encoder, **kwargs)
+                 synchronized_bn=False, standardize_images=True, **kwargs):
+        super().__init__(encoder, standardize_images=standardize_images, **kwargs)
         self.num_permutations, self.tile_dim = int(num_permutations), int(tile_dim)
         self.head_hidden_dims = tuple(head_hidden_dims)
         self.synchronized_bn = synchronized_bn
@@ -83,7 +86,8 @@ def _checks(config):
 
 def _run_arguments(config, steps_per_epoch):
     del steps_per_epoch
-    return {"num_permutations": config.augment.num_permutations}
+    return {"num_permutations": config.augment.num_permutations,
+            "standardize_images": config.augment.normalize}
 
 
 def _preview(transform, images, outputs):
@@ -114,4 +118,5 @@ registry.register(
     # those proportions of data.image_size (configs/jigsaw_imagenet.py sets 64 / 11 / 5).
     augment=dict(tile_size=None, gap=None, jitter=None, num_permutations=100, permutation_seed=0,
                  normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None),
-    views=jigsaw_views, checks=_checks, run_arguments=_run_arguments, preview=_preview)
+    views=jigsaw_views, checks=_checks, run_arguments=_run_arguments,
+    whole_image_encoder=whole_image_encoder, preview=_preview)

@@ -7,16 +7,40 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl import config_checks
-from keras_ssl.augment.tiles import COLOR_MODES, check_grid, grid_to_image
+from keras_ssl.augment.tiles import COLOR_MODES, StandardizedInput, check_grid, grid_to_image
 from keras_ssl.heads import MLPHead, TileEncoder
 from keras_ssl.methods.base import PretrainingMethod
 
 
-class PatchGridMethod(PretrainingMethod):
-    """A method trained on tiles [B, T, h, w, 3] whose encoder embeds whole images [B, H, W, 3]."""
+def standardized_encoder(base):
+    """`base` behind a per-image standardisation (`keras_ssl.augment.StandardizedInput`): the
+    whole-image encoder of a task trained on normalised tiles. It takes RGB in [0, 1] like every
+    encoder, so `keras-ssl eval` / `export` work unchanged, and hands `base` an image scaled as its
+    tiles were (Kolesnikov et al. 2019 standardise their evaluation patches the same way)."""
+    inputs = keras.Input(base.input_shape[1:], name="images")
+    standardized = StandardizedInput(name="standardize", dtype="float32")(inputs)
+    return keras.Model(inputs, base(standardized), name="standardized_encoder")
 
-    def __init__(self, encoder, **kwargs):
-        super().__init__(encoder, **kwargs)
+
+def whole_image_encoder(config, encoder):
+    """The registry's `whole_image_encoder` of a task whose `augment.normalize` switches the
+    per-tile normalisation."""
+    return standardized_encoder(encoder) if config.augment.normalize else encoder
+
+
+class PatchGridMethod(PretrainingMethod):
+    """A method trained on tiles [B, T, h, w, 3] whose encoder embeds whole images [B, H, W, 3].
+
+    `standardize_images`: the whole-image encoder (`model.encoder`, what `model(images)`, eval and
+    export use) standardises each image first, as the tiles were in training; `encoder` itself
+    embeds the tiles.
+    """
+
+    def __init__(self, encoder, standardize_images=False, **kwargs):
+        self.base_encoder = encoder
+        self.standardize_images = bool(standardize_images)
+        super().__init__(standardized_encoder(encoder) if self.standardize_images else encoder,
+                         **kwargs)
         self.tile_encoder = TileEncoder(encoder)
 
     def build(self, input_shape):
@@ -25,8 +49,14 @@ class PatchGridMethod(PretrainingMethod):
             super().build(input_shape)
             return
         tile_shape = (None, *input_shape[-3:])
-        self.encoder.build(tile_shape)
-        self.build_heads(self.encoder.compute_output_shape(tile_shape))
+        self.base_encoder.build(tile_shape)
+        self.build_heads(self.base_encoder.compute_output_shape(tile_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config["encoder"] = keras.saving.serialize_keras_object(self.base_encoder)
+        config["standardize_images"] = self.standardize_images
+        return config
 
 
 class TileClassifier(keras.layers.Layer):

@@ -32,6 +32,11 @@ def _no_run_arguments(config, steps_per_epoch):
     return {}
 
 
+def _encoder_itself(config, encoder):
+    del config
+    return encoder
+
+
 @dataclasses.dataclass(frozen=True)
 class MethodSpec:
     """What a method registers.
@@ -53,6 +58,10 @@ class MethodSpec:
             `outputs` of `transform` (the one `views` built: its bins, permutations) for a method
             whose inputs are not plain views (tiles, puzzles, masks); by default every rank-4
             output is a column.
+        whole_image_encoder: `whole_image_encoder(config, encoder) -> model.encoder`, what the
+            method puts around the config's encoder for whole images (Colorization's RGB -> L
+            layer); `keras-ssl eval` builds the random-init baseline with it, so that the
+            baseline is the same architecture. By default the encoder itself.
         eval_figures: optional `eval_figures(model, config, images float [N, H, W, 3] in [0, 1]) ->
             [(title, images float [N, h, w, 3])]`, columns of a picture of what the trained
             method (all its heads, restored from the run's last checkpoint) makes of test
@@ -68,6 +77,7 @@ class MethodSpec:
     run_arguments: Callable = _no_run_arguments
     preview: Callable = None
     eval_figures: Callable = None
+    whole_image_encoder: Callable = _encoder_itself
 
     def default_model(self):
         return copy.deepcopy(self.model)
@@ -84,13 +94,14 @@ class MethodSpec:
 
 
 def register(name, method_class, *, model, augment, views, checks=_no_checks,
-             run_arguments=_no_run_arguments, preview=None, eval_figures=None):
+             run_arguments=_no_run_arguments, preview=None, eval_figures=None,
+             whole_image_encoder=_encoder_itself):
     """Adds a method under `name` (once: a second registration of the name is refused)."""
     if name in _REGISTRY:
         raise ValueError(f"a method named {name!r} is registered already "
                          f"({_REGISTRY[name].method_class.__name__}).")
     _REGISTRY[name] = MethodSpec(name, method_class, dict(model), dict(augment), views, checks,
-                                 run_arguments, preview, eval_figures)
+                                 run_arguments, preview, eval_figures, whole_image_encoder)
     return _REGISTRY[name]
 
 
