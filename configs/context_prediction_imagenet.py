@@ -29,6 +29,8 @@ def get_config():
     c.augment.gap = 48
     c.augment.jitter = 7
     c.augment.normalize = True
+    c.augment.pixelation_probability = 1.0 / 3.0  # section 3.1, the authors' code
+    c.augment.min_pixels = 100
     c.augment.color_mode = "project"
     c.model.tile_dim = 4096
     c.model.head_hidden_dims = (4096,)

@@ -29,6 +29,7 @@ def get_config():
     c.augment.jitter = 5
     c.augment.num_permutations = 1000
     c.augment.normalize = True
+    c.augment.channel_jitter = 2  # section 3.2
     c.augment.color_mode = "grey"
     c.augment.grey_probability = 0.3
     c.model.tile_dim = 512

@@ -129,7 +129,7 @@ def test_color_counter_measures():
 def test_reassembling_the_puzzle_by_the_inverse_permutation_recovers_the_grid():
     images = coordinate_image(32, 64)
     transform = augment.JigsawTransform(18, 3, 1, num_permutations=100, normalize=False,
-                                        color_mode="none")
+                                        color_mode="none", channel_jitter=0)
     puzzles, labels = transform(images, SEED)
     _, s_tiles, _ = augment._random.split_seed(SEED, 3)
     grid, _ = tiles.grid_tiles(images, 3, 18, 3, 1, s_tiles)  # the tiles before shuffling
@@ -187,7 +187,8 @@ def test_jigsaw_shortcut_tile_statistics_give_the_permutation_away_unless_normal
     are the same array, so nothing in the input tells one permutation from another."""
     images = gradient_image(64, 64)
     for normalize in (False, True):
-        transform = augment.JigsawTransform(18, 3, 1, normalize=normalize, color_mode="none")
+        transform = augment.JigsawTransform(18, 3, 1, normalize=normalize, color_mode="none",
+                                            channel_jitter=0)
         puzzles, labels = transform(images, SEED)
         puzzles = puzzles.numpy()
         p = transform.permutations[labels.numpy()]
@@ -212,7 +213,8 @@ def cell_colour_image(batch, size=64, cell=21):
 
 def test_the_context_label_names_the_neighbour_the_patch_came_from():
     images = cell_colour_image(256)
-    transform = augment.ContextPredictionTransform(18, 3, 1, normalize=False, color_mode="none")
+    transform = augment.ContextPredictionTransform(18, 3, 1, normalize=False, color_mode="none",
+                                                   pixelation_probability=0)
     pairs, labels = transform(images, SEED)
     pairs, labels = pairs.numpy(), labels.numpy()
     assert pairs.shape == (256, 2, 18, 18, 3)
@@ -234,7 +236,7 @@ def test_context_shortcut_a_ramp_gives_the_position_away_unless_patches_are_norm
     images = gradient_image(512, 64)
     for normalize in (False, True):
         transform = augment.ContextPredictionTransform(18, 3, 1, normalize=normalize,
-                                                       color_mode="none")
+                                                       color_mode="none", pixelation_probability=0)
         pairs, labels = transform(images, SEED)
         pairs, labels = pairs.numpy(), labels.numpy()
         if not normalize:
@@ -465,7 +467,8 @@ def test_context_shortcut_block_phase_gives_the_position_away_unless_rescaled():
     accuracy = {}
     for crop_scale in (None, (0.5, 1.0)):
         transform = augment.ContextPredictionTransform(18, 3, 1, normalize=False,
-                                                       color_mode="none", crop_scale=crop_scale)
+                                                       color_mode="none", crop_scale=crop_scale,
+                                                       pixelation_probability=0)
         pairs, labels = transform(images, SEED)
         accuracy[crop_scale] = _phase_lookup_accuracy(pairs.numpy(), labels.numpy())
     print("block-phase rule accuracy:", accuracy)
@@ -486,5 +489,70 @@ def test_registered_grids_are_the_papers_proportions_of_the_image_size():
             validate_config(config)  # the resolved grid fits
             a = module._arguments(config)
             assert (a["tile_size"], a["gap"], a["jitter"]) == expected, (name, size)
+    # The shortcut counter-measures' pixel sizes scale too: Jigsaw's channel jitter 2 of 225
+    # (whole pixels: off below 113), Context Prediction's 100 pixels of a 96-pixel patch.
+    for size, channel_jitter, min_pixels in [(64, 0, 2), (225, 2, 27), (432, 3, 100)]:
+        config = base_config("jigsaw")
+        config.data.image_size = size
+        assert jigsaw_module._arguments(config)["channel_jitter"] == channel_jitter
+        config = base_config("context_prediction")
+        config.data.image_size = size
+        assert cp_module._arguments(config)["min_pixels"] == min_pixels
     # At the papers' own sizes the proportions give back their numbers: Jigsaw 64 / 11 / 5 in a
     # 225 crop, Context Prediction 96 / 48 / 7 in a 432 grid.
+
+
+# --- pixelation (Doersch et al. 2015) and channel jitter (Noroozi & Favaro 2016) -------------
+
+
+def pixelate(images, probability):
+    return tiles.random_pixelation(images, SEED, probability, min_pixels=100).numpy()
+
+
+def test_pixelation_is_a_down_and_up_sampling_to_at_least_min_pixels_for_a_share_of_tiles():
+    patches = np.random.default_rng(4).uniform(0, 1, (6, 50, 18, 18, 3)).astype(np.float32)
+    out = pixelate(patches, probability=1.0)
+    assert out.shape == patches.shape
+    sides = set()
+    for tile, pixelated in zip(patches.reshape(-1, 18, 18, 3)[:40], out.reshape(-1, 18, 18, 3)):
+        errors = {}
+        for side in range(2, 18):
+            small = tf.image.resize(tile[None], [side, side], method="area")
+            errors[side] = np.abs(tf.image.resize(small, [18, 18])[0] - pixelated).max()
+        side = min(errors, key=errors.get)
+        assert errors[side] < 1e-6 and 100 <= side * side <= 17 * 17
+        sides.add(side)
+        assert np.var(pixelated) < np.var(tile)  # fine detail is lost
+    assert len(sides) > 2
+    np.testing.assert_array_equal(pixelate(patches, probability=0.0), patches)
+    changed = np.abs(pixelate(patches, 1 / 3) - patches).reshape(300, -1).max(axis=1) > 0
+    assert 0.25 < changed.mean() < 0.42  # a third of 300 tiles, within 3 standard deviations
+
+
+def test_channel_jitter_moves_each_channel_of_each_tile_by_its_own_offset():
+    patches = np.random.default_rng(5).uniform(0, 1, (4, 9, 12, 12, 3)).astype(np.float32)
+    out = tiles.jitter_channels(patches, SEED, max_shift=2).numpy()
+    padded = np.pad(patches, [(0, 0), (0, 0), (2, 2), (2, 2), (0, 0)], mode="symmetric")
+    offsets = np.zeros(patches.shape[:2] + (3,), object)
+    for b, t, c in itertools.product(range(4), range(9), range(3)):
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if np.array_equal(out[b, t, :, :, c],
+                                   padded[b, t, 2 + dy:14 + dy, 2 + dx:14 + dx, c])]
+        assert len(found) == 1
+        offsets[b, t, c] = found[0]
+    assert len(set(offsets.ravel())) > 15  # the 25 offsets drawn
+    assert any(len(set(offsets[b, t])) > 1 for b in range(4) for t in range(9))  # per channel
+    np.testing.assert_array_equal(tiles.jitter_channels(patches, SEED, max_shift=0), patches)
+
+
+def test_jigsaw_jitters_the_channels_of_colour_images_only():
+    rng = np.random.default_rng(6)
+    images = rng.integers(0, 256, (8, 64, 64, 3)).astype(np.uint8)
+    images[:4] = images[:4, :, :, :1]  # grey
+    def puzzles(channel_jitter):
+        transform = augment.JigsawTransform(18, 3, 1, num_permutations=10, normalize=False,
+                                            color_mode="none", channel_jitter=channel_jitter)
+        return transform(tf.constant(images), SEED)[0].numpy()
+    plain, jittered = puzzles(0), puzzles(2)
+    np.testing.assert_array_equal(jittered[:4], plain[:4])
+    assert (np.abs(jittered[4:] - plain[4:]).reshape(4, -1).max(axis=1) > 0).all()

@@ -17,7 +17,8 @@ import tensorflow as tf
 from keras_ssl.augment._random import batch_size, split_seed
 from keras_ssl.augment.crop import random_resized_crop
 from keras_ssl.augment.tiles import (COLOR_MODES, check_grid, counter_chromatic_aberration,
-                                     extract_tiles, normalize_tiles, tile_positions)
+                                     extract_tiles, normalize_tiles, random_pixelation,
+                                     tile_positions)
 from keras_ssl.augment.whole_image import WholeImageTransform
 
 NUM_POSITIONS = 8
@@ -57,6 +58,9 @@ class ContextPredictionTransform(WholeImageTransform):
         crop_scale: (low, high): first a random resized crop of that area fraction, back to the
             image's size (None: off). On upsampled or JPEG images it randomises the scale and phase
             of the resampling and 8x8-block patterns, which otherwise tell a patch's absolute place.
+        pixelation_probability, min_pixels: each patch down-sampled to as few as `min_pixels`
+            and up-sampled again with that probability (section 3.1; the authors' code: 1/3, 100
+            pixels of a 96-pixel patch). 0: off.
 
     Example:
     ```python
@@ -65,7 +69,8 @@ class ContextPredictionTransform(WholeImageTransform):
     """
 
     def __init__(self, tile_size=96, gap=48, jitter=7, normalize=True, color_mode="project",
-                 grey_probability=0.3, crop_scale=None):
+                 grey_probability=0.3, crop_scale=None, pixelation_probability=1.0 / 3.0,
+                 min_pixels=100):
         check_grid(None, 3, tile_size, gap, jitter)
         if color_mode not in COLOR_MODES:
             raise ValueError(f"color_mode={color_mode!r}: expected one of {COLOR_MODES}.")
@@ -73,6 +78,11 @@ class ContextPredictionTransform(WholeImageTransform):
         self.normalize, self.color_mode = bool(normalize), color_mode
         self.grey_probability = float(grey_probability)
         self.crop_scale = None if crop_scale is None else tuple(float(v) for v in crop_scale)
+        if not 0 <= pixelation_probability <= 1 or min_pixels < 1:
+            raise ValueError("pixelation_probability must be in [0, 1] and min_pixels >= 1, got "
+                             f"{pixelation_probability!r} and {min_pixels!r}.")
+        self.pixelation_probability = float(pixelation_probability)
+        self.min_pixels = int(min_pixels)
 
     def augment_crops(self, crops, seed):
         (x,) = crops
@@ -82,6 +92,9 @@ class ContextPredictionTransform(WholeImageTransform):
                 seed, 1), scale=self.crop_scale)
         x = counter_chromatic_aberration(x, self.color_mode, s_color, self.grey_probability)
         pairs, labels, _ = context_pairs(x, self.tile_size, self.gap, self.jitter, s_pairs)
+        if self.pixelation_probability > 0:
+            pairs = random_pixelation(pairs, tf.random.experimental.stateless_fold_in(seed, 2),
+                                      self.pixelation_probability, self.min_pixels)
         if self.normalize:
             pairs = normalize_tiles(pairs)
         return pairs, labels
@@ -89,7 +102,9 @@ class ContextPredictionTransform(WholeImageTransform):
     def get_config(self):
         return {"tile_size": self.tile_size, "gap": self.gap, "jitter": self.jitter,
                 "normalize": self.normalize, "color_mode": self.color_mode,
-                "grey_probability": self.grey_probability, "crop_scale": self.crop_scale}
+                "grey_probability": self.grey_probability, "crop_scale": self.crop_scale,
+                "pixelation_probability": self.pixelation_probability,
+                "min_pixels": self.min_pixels}
 
     @classmethod
     def from_config(cls, config):

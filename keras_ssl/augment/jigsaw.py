@@ -21,10 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ssl.augment._random import batch_size, split_seed
+from keras_ssl.augment._random import batch_size, select, split_seed
 from keras_ssl.augment.crop import random_resized_crop
 from keras_ssl.augment.tiles import (COLOR_MODES, check_grid, counter_chromatic_aberration,
-                                     grid_tiles, normalize_tiles)
+                                     grid_tiles, is_grey, jitter_channels, normalize_tiles)
 from keras_ssl.augment.whole_image import WholeImageTransform
 
 NUM_TILES = 9
@@ -112,6 +112,8 @@ class JigsawTransform(WholeImageTransform):
         crop_scale: (low, high): first a random resized crop of that area fraction, back to the
             image's size (None: off). On upsampled or JPEG images it randomises the scale and phase
             of the resampling and 8x8-block patterns, which otherwise tell a tile's absolute place.
+        channel_jitter: each colour channel of each tile of a colour image moved by up to that
+            many pixels (section 3.2: 0, +-1, +-2). 0: off.
 
     Example:
     ```python
@@ -120,8 +122,12 @@ class JigsawTransform(WholeImageTransform):
     """
 
     def __init__(self, tile_size=64, gap=11, jitter=5, num_permutations=100, permutation_seed=0,
-                 normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None):
+                 normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None,
+                 channel_jitter=2):
         check_grid(None, 3, tile_size, gap, jitter)
+        if channel_jitter < 0:
+            raise ValueError(f"channel_jitter must be >= 0, got {channel_jitter!r}.")
+        self.channel_jitter = int(channel_jitter)
         if color_mode not in COLOR_MODES:
             raise ValueError(f"color_mode={color_mode!r}: expected one of {COLOR_MODES}.")
         self.tile_size, self.gap, self.jitter = int(tile_size), int(gap), int(jitter)
@@ -139,6 +145,10 @@ class JigsawTransform(WholeImageTransform):
                 seed, 1), scale=self.crop_scale)
         x = counter_chromatic_aberration(x, self.color_mode, s_color, self.grey_probability)
         tiles, _ = grid_tiles(x, 3, self.tile_size, self.gap, self.jitter, s_tiles)
+        if self.channel_jitter > 0:  # colour images only: a grey one has no aberration to hide
+            jittered = jitter_channels(tiles, tf.random.experimental.stateless_fold_in(seed, 2),
+                                       self.channel_jitter)
+            tiles = select(~is_grey(x), jittered, tiles)
         if self.normalize:
             tiles = normalize_tiles(tiles)
         labels = tf.random.stateless_uniform([batch_size(x)], maxval=self.num_permutations,
@@ -150,7 +160,7 @@ class JigsawTransform(WholeImageTransform):
                 "num_permutations": self.num_permutations,
                 "permutation_seed": self.permutation_seed, "normalize": self.normalize,
                 "color_mode": self.color_mode, "grey_probability": self.grey_probability,
-                "crop_scale": self.crop_scale}
+                "crop_scale": self.crop_scale, "channel_jitter": self.channel_jitter}
 
     @classmethod
     def from_config(cls, config):

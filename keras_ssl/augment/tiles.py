@@ -16,6 +16,11 @@ Counter-measures, each switchable:
   the green-magenta axis from every pixel (the paper's "projection"), "drop" keeps one random colour
   channel and replaces the other two by Gaussian noise (the paper's "color dropping"), "grey"
   replaces the image by its luma with `grey_probability` (Noroozi & Favaro 2016 use 30%).
+- `random_pixelation`: some tiles down-sampled and up-sampled again, so that resolution does not
+  tell tiles apart (Doersch et al. 2015, section 3.1).
+- `jitter_channels`: each colour channel of a tile moved by its own pixel offset, so that
+  misaligned channels (chromatic aberration) do not say where a tile lies (Noroozi & Favaro 2016,
+  section 3.2).
 """
 
 import math
@@ -166,6 +171,78 @@ def counter_chromatic_aberration(images, mode, seed, grey_probability=0.3):
     grey = bernoulli(batch_size(images), grey_probability, seed)
     grey = tf.reshape(grey, [-1] + [1] * (images.shape.rank - 1))
     return tf.where(grey, to_grayscale(images), images)
+
+
+def _flat_tiles(tiles):
+    """[..., t, t, C] -> [N, t, t, C]."""
+    return tf.reshape(tiles, [-1, *tiles.shape[-3:]])
+
+
+def _unflat_tiles(flat, tiles):
+    """[N, t, t, C] back to the shape of `tiles` (static where it is known)."""
+    shape = tiles.shape if tiles.shape.is_fully_defined() else tf.shape(tiles)
+    return tf.reshape(flat, shape)
+
+
+def random_pixelation(tiles, seed, probability=1.0 / 3.0, min_pixels=100, levels=8):
+    """Tiles [..., t, t, C], each with `probability` down-sampled (area averaging) to a side whose
+    area is uniform in [min_pixels, (t - 1)^2] and up-sampled back to t (bilinear).
+
+    Doersch et al. 2015, section 3.1: "we randomly downsampled some patches to as little as 100
+    total pixels, and then upsampled"; the probability 1/3 and the uniform area are the authors'
+    (cdoersch/deepcontext, train.py). The side is rounded to one of `levels` values spread evenly
+    over that range of areas, so that each level is one batched resize.
+    """
+    tiles = tf.convert_to_tensor(tiles)
+    flat = _flat_tiles(tiles)
+    t = flat.shape[1]
+    low, high = float(min_pixels), float((t - 1) ** 2)
+    if high <= low:  # tiles too small to lose resolution
+        return tiles
+    sides = sorted({int(round(math.sqrt(low + (k + 0.5) / levels * (high - low))))
+                    for k in range(levels)})
+    s_apply, s_level = split_seed(seed, 2)
+    n = batch_size(flat)
+    level = tf.random.stateless_uniform([n], maxval=len(sides), dtype=tf.int32, seed=s_level)
+    level = tf.where(bernoulli(n, probability, s_apply), level, -1)
+    out = flat
+    for k, side in enumerate(sides):
+        small = tf.image.resize(flat, [side, side], method="area")
+        pixelated = tf.image.resize(small, [t, t], method="bilinear")
+        out = select(tf.equal(level, k), pixelated, out)
+    return _unflat_tiles(out, tiles)
+
+
+def jitter_channels(tiles, seed, max_shift=2):
+    """Tiles [..., t, t, C] with every channel of every tile moved by its own integer offset in
+    [-max_shift, max_shift] on each axis (the tile's edge pixels repeated where the shift uncovers
+    them).
+
+    Noroozi & Favaro 2016, section 3.2: against chromatic aberration the colour channels of each
+    tile are spatially jittered by 0, +-1 or +-2 pixels.
+    """
+    if max_shift == 0:
+        return tiles
+    tiles = tf.convert_to_tensor(tiles)
+    flat = _flat_tiles(tiles)
+    t, channels = flat.shape[1], flat.shape[3]
+    padded = tf.pad(flat, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]],
+                    mode="SYMMETRIC")
+    size = t + 2 * max_shift
+    planes = tf.reshape(tf.transpose(padded, [0, 3, 1, 2]), [-1, size, size])  # [N * C, P, P]
+    offsets = tf.random.stateless_uniform([tf.shape(planes)[0], 2], minval=0,
+                                          maxval=2 * max_shift + 1, dtype=tf.int32, seed=seed)
+    window = tf.range(t)[None]
+    planes = tf.gather(planes, offsets[:, :1] + window, axis=1, batch_dims=1)
+    planes = tf.gather(planes, offsets[:, 1:] + window, axis=2, batch_dims=1)
+    out = tf.transpose(tf.reshape(planes, [-1, channels, t, t]), [0, 2, 3, 1])
+    return _unflat_tiles(out, tiles)
+
+
+def is_grey(images):
+    """bool [B]: every pixel of the image has equal channels."""
+    spread = tf.reduce_max(images, axis=-1) - tf.reduce_min(images, axis=-1)
+    return tf.equal(tf.reduce_max(tf.reshape(spread, [batch_size(images), -1]), axis=1), 0.0)
 
 
 def grid_to_image(tiles, grid, gap, fill=1.0):

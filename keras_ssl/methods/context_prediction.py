@@ -64,7 +64,10 @@ class ContextPrediction(PatchGridMethod):
 
 
 def _arguments(config):
-    return grid_arguments(config, paper_extent=432, paper_tile=96, paper_jitter=7)
+    a = grid_arguments(config, paper_extent=432, paper_tile=96, paper_jitter=7)
+    if a["min_pixels"] is None:  # the paper's 100 pixels of a 96-pixel patch
+        a["min_pixels"] = max(1, int(round(100 * (a["tile_size"] / 96) ** 2)))
+    return a
 
 
 def context_views(config):
@@ -78,7 +81,13 @@ def _run_arguments(config, steps_per_epoch):
 
 def _checks(config):
     check_tiles(config, arguments=_arguments(config))
-    config_checks.boolean("augment.normalize", config.augment.normalize)
+    a = config.augment
+    config_checks.boolean("augment.normalize", a.normalize)
+    config_checks.check(isinstance(a.pixelation_probability, (int, float))
+                        and 0 <= a.pixelation_probability <= 1, "augment.pixelation_probability",
+                        a.pixelation_probability, "a number in [0, 1]")
+    config_checks.check(a.min_pixels is None or (isinstance(a.min_pixels, int) and a.min_pixels >= 1),
+                        "augment.min_pixels", a.min_pixels, "None or an integer >= 1")
 
 
 def _pair_in_place(pairs, labels, gap=2):
@@ -113,9 +122,11 @@ registry.register(
     # 4096, fc8 8.
     model=dict(tile_dim=4096, head_hidden_dims=(4096,)),
     # Section 3 / 3.1: 96-pixel patches, gap 48, jitter up to 7 pixels, each patch's mean removed,
-    # "projection" against chromatic aberration. tile_size / gap / jitter None: those proportions
-    # of data.image_size (configs/context_prediction_imagenet.py sets 96 / 48 / 7).
+    # "projection" against chromatic aberration, a third of the patches pixelated down to 100
+    # pixels (the authors' code). tile_size / gap / jitter / min_pixels None: those proportions
+    # of data.image_size (configs/context_prediction_imagenet.py sets 96 / 48 / 7 / 100).
     augment=dict(tile_size=None, gap=None, jitter=None, normalize=True, color_mode="project",
-                 grey_probability=0.3, crop_scale=None),
+                 grey_probability=0.3, crop_scale=None, pixelation_probability=1.0 / 3.0,
+                 min_pixels=None),
     views=context_views, checks=_checks, run_arguments=_run_arguments,
     whole_image_encoder=whole_image_encoder, preview=_preview)

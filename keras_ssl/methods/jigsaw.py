@@ -69,7 +69,10 @@ class Jigsaw(PatchGridMethod):
 
 
 def _arguments(config):
-    return grid_arguments(config, paper_extent=225, paper_tile=64, paper_jitter=5)
+    a = grid_arguments(config, paper_extent=225, paper_tile=64, paper_jitter=5)
+    if a["channel_jitter"] is None:  # the paper's 2 pixels of a 225 crop, whole pixels only
+        a["channel_jitter"] = int(2 * config.data.image_size / 225)
+    return a
 
 
 def jigsaw_views(config):
@@ -82,6 +85,9 @@ def _checks(config):
     config_checks.check(isinstance(a.num_permutations, int) and 2 <= a.num_permutations <= 362880,
                         "augment.num_permutations", a.num_permutations, "an integer in 2..9!")
     config_checks.boolean("augment.normalize", a.normalize)
+    config_checks.check(a.channel_jitter is None or (isinstance(a.channel_jitter, int)
+                                                     and a.channel_jitter >= 0),
+                        "augment.channel_jitter", a.channel_jitter, "None or an integer >= 0")
 
 
 def _run_arguments(config, steps_per_epoch):
@@ -117,6 +123,7 @@ registry.register(
     # each tile's mean and std normalised, 30% of the images grey. tile_size / gap / jitter None:
     # those proportions of data.image_size (configs/jigsaw_imagenet.py sets 64 / 11 / 5).
     augment=dict(tile_size=None, gap=None, jitter=None, num_permutations=100, permutation_seed=0,
-                 normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None),
+                 normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None,
+                 channel_jitter=None),
     views=jigsaw_views, checks=_checks, run_arguments=_run_arguments,
     whole_image_encoder=whole_image_encoder, preview=_preview)
