@@ -77,6 +77,11 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--fit_steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--pipeline_threads", type=int, default=0,
+                        help="> 0: the real pipeline on a private pool of this many threads, "
+                             "each op single-threaded (tf.data threading options)")
+    parser.add_argument("--end_to_end_only", action="store_true",
+                        help="skip the separate step and pipeline measurements")
     args = parser.parse_args()
 
     quick = quickstart.get_config()
@@ -89,7 +94,8 @@ def main():
     images, _, _ = data.load_arrays(f"folder:{args.data}", "train", image_size=32)
     source = pipeline_throughput(quick, images, batches=20)
     print(f"input pipeline (quickstart views): {source:,.0f} source images/s")
-    for name, config in (("SimCLR", resnet18), ("SimCLR quickstart", quick)):
+    for name, config in (() if args.end_to_end_only else
+                         (("SimCLR", resnet18), ("SimCLR quickstart", quick))):
         e = config.encoder
         name = (f"{name} ResNet-{e.depth} {e.stem} stem stride {e.stem_stride}, width "
                 f"{e.width_multiplier:g}, batch {config.train.batch_size} x 2 views")
@@ -102,6 +108,13 @@ def main():
     real = data.pretraining_dataset(None, quick.train.batch_size,
                                     transform=builders.build_transform(quick), seed=quick.seed,
                                     arrays=(images, np.zeros(len(images), np.int32)))
+    if args.pipeline_threads:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = args.pipeline_threads
+        options.threading.max_intra_op_parallelism = 1
+        real = real.with_options(options)
+        print(f"real pipeline on a private pool of {args.pipeline_threads} threads, ops "
+              "single-threaded")
     bare, fit = [], []
     for _ in range(args.rounds):
         bare.append(seconds_per_step(model, tensor_dataset(quick), args.fit_steps))
