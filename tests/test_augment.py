@@ -456,6 +456,86 @@ def test_simclr_transform_draws_per_image_and_views_differ():
     assert all(not np.allclose(a, b) for a, b in zip(view1.numpy(), view2.numpy()))
 
 
+def _reference_simclr_view(images, seed, size, scale, ratio, jitter, flip_p, jitter_p, grey_p):
+    """SimCLRTransform in float64 NumPy (colorsys for the hue), from the transform's own draws."""
+    def split(s, n):
+        return list(tf.random.experimental.stateless_split(tf.cast(s, tf.int64), n))
+
+    def uniform(shape, s, low=0.0, high=1.0):
+        return tf.random.stateless_uniform(shape, s, low, high).numpy().astype(np.float64)
+
+    batch, height, width = images.shape[:3]
+    x = images.astype(np.float64) / 255.0
+    s_crop, s_flip, s_color, _, _ = split(seed, 5)
+    # Crop: the first of 10 (area, log-ratio) draws that fits, else the whole image, at a uniform
+    # position; bilinear with pixel centres at the box's first and last pixels.
+    s_area, s_ratio, s_y, s_x = split(s_crop, 4)
+    area = height * width * uniform([batch, 10], s_area, *scale)
+    aspect = np.exp(uniform([batch, 10], s_ratio, np.log(ratio[0]), np.log(ratio[1])))
+    crop_w, crop_h = np.sqrt(area * aspect), np.sqrt(area / aspect)
+    fits = (crop_w <= width) & (crop_h <= height)
+    first = fits.argmax(axis=1)
+    crop_w = np.where(fits.any(1), crop_w[np.arange(batch), first], width)
+    crop_h = np.where(fits.any(1), crop_h[np.arange(batch), first], height)
+    y0 = uniform([batch], s_y) * (height - crop_h)
+    x0 = uniform([batch], s_x) * (width - crop_w)
+    out = np.zeros((batch, size, size, 3))
+    for i in range(batch):
+        ys = y0[i] + np.arange(size) * (crop_h[i] - 1) / (size - 1)
+        xs = x0[i] + np.arange(size) * (crop_w[i] - 1) / (size - 1)
+        top, left = np.floor(ys).astype(int), np.floor(xs).astype(int)
+        bottom, right = np.minimum(top + 1, height - 1), np.minimum(left + 1, width - 1)
+        dy, dx = (ys - top)[:, None, None], (xs - left)[None, :, None]
+        img = x[i]
+        upper = img[top][:, left] + (img[top][:, right] - img[top][:, left]) * dx
+        lower = img[bottom][:, left] + (img[bottom][:, right] - img[bottom][:, left]) * dx
+        out[i] = upper + (lower - upper) * dy
+    flip = uniform([batch], s_flip) < flip_p
+    out[flip] = out[flip][:, :, ::-1]
+
+    s_jitter, s_grey = split(s_color, 2)
+    s_b, s_c, s_s, s_h, s_order, s_apply = split(s_jitter, 6)
+    b, c, s = (uniform([batch, 1, 1, 1], k, max(0.0, 1 - j), 1 + j).ravel()
+               for k, j in zip((s_b, s_c, s_s), jitter[:3]))
+    h = uniform([batch, 1, 1, 1], s_h, -jitter[3], jitter[3]).ravel()
+    order = np.argsort(uniform([batch, 4], s_order), axis=1, kind="stable")
+    apply = uniform([batch], s_apply) < jitter_p
+    for i in np.flatnonzero(apply):
+        img = out[i]
+        for op in order[i]:
+            if op == 0:
+                img = img * b[i]
+            elif op == 1:
+                mean = img.mean(axis=(0, 1))
+                img = (img - mean) * c[i] + mean
+            elif op == 2:
+                grey = (img * LUMA).sum(-1, keepdims=True)
+                img = grey + (img - grey) * s[i]
+            else:
+                img = np.array([colorsys.hsv_to_rgb((hh + h[i]) % 1.0, ss, vv) for hh, ss, vv in
+                                (colorsys.rgb_to_hsv(*p) for p in img.reshape(-1, 3))])
+                img = img.reshape(size, size, 3)
+            img = np.clip(img, 0.0, 1.0)
+        out[i] = img
+    grey = uniform([batch], s_grey) < grey_p
+    out[grey] = np.repeat((out[grey] * LUMA).sum(-1, keepdims=True), 3, axis=-1)
+    return out
+
+
+@pytest.mark.parametrize("strength,scale,seed", [(0.5, (0.2, 1.0), (3, 7)), (1.0, (0.08, 1.0), (5, 1))])
+def test_simclr_transform_matches_a_float64_reference(strength, scale, seed):
+    # Random pixels (every hue, saturation and value) in 12 images; the quickstart's and the paper's
+    # strengths. The boxes' float32 coordinates move bilinear samples of noise by up to ~1e-5.
+    images = np.random.default_rng(6).integers(0, 256, size=(12, 32, 32, 3)).astype(np.uint8)
+    images[0] = images[0, :, :, :1]  # a grey image: hue and saturation degenerate
+    seed = tf.constant(seed, tf.int64)
+    transform = SimCLRTransform(28, crop_scale=scale, color_strength=strength)
+    jitter = (0.8 * strength,) * 3 + (0.2 * strength,)
+    expected = _reference_simclr_view(images, seed, 28, scale, (3 / 4, 4 / 3), jitter, 0.5, 0.8, 0.2)
+    for out in (transform(images, seed), tf.function(transform)(images, seed)):
+        np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=1e-4)
+
+
 def test_simclr_transform_with_unknown_batch_size_in_a_graph():
     transform = SimCLRTransform(24, blur_probability=0.5, solarize_probability=0.5)
     traced = tf.function(transform, input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.uint8),

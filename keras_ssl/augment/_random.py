@@ -21,7 +21,12 @@ def bernoulli(batch_size, probability, seed):
 
 def select(mask, if_true, if_false):
     """Per-image choice between two [B, H, W, C] batches by a [B] mask."""
-    return tf.where(mask[:, None, None, None], if_true, if_false)
+    if_true, if_false = tf.convert_to_tensor(if_true), tf.convert_to_tensor(if_false)
+    if if_true.shape != if_false.shape or not if_true.shape.is_fully_defined():
+        shape = tf.broadcast_dynamic_shape(tf.shape(if_true), tf.shape(if_false))
+        if_true, if_false = tf.broadcast_to(if_true, shape), tf.broadcast_to(if_false, shape)
+    # Select (v1) takes a [B] condition directly; tf.where's broadcasting SelectV2 is ~8x slower.
+    return tf.raw_ops.Select(condition=mask, x=if_true, y=if_false)
 
 
 def batch_size(images):

@@ -19,6 +19,12 @@ def to_grayscale(images):
     return tf.tensordot(images, tf.constant(_GREY_WEIGHTS, images.dtype)[:, None], axes=1)
 
 
+def _grey3(images):
+    """The luma in 3 equal channels: tiled, as broadcasting along the channel axis is ~3x slower."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    return tf.tile(to_grayscale(images), [1, 1, 1, 3])
+
+
 def _uniform(batch, low, high, seed):
     return tf.random.stateless_uniform([batch, 1, 1, 1], minval=low, maxval=high, seed=seed)
 
@@ -28,19 +34,54 @@ def adjust_brightness(images, factor):
 
 
 def adjust_contrast(images, factor):
+    images = tf.convert_to_tensor(images, tf.float32)
+    # Tiled to the full shape: broadcasting along the channel axis is ~3x slower than a tile.
     mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
+    mean = tf.tile(mean, [1, tf.shape(images)[1], tf.shape(images)[2], 1])
     return tf.clip_by_value((images - mean) * factor + mean, 0.0, 1.0)
 
 
 def adjust_saturation(images, factor):
-    grey = to_grayscale(images)
+    grey = _grey3(images)
     return tf.clip_by_value(grey + (images - grey) * factor, 0.0, 1.0)
 
 
 def adjust_hue(images, delta):
-    hsv = tf.image.rgb_to_hsv(images)
-    hue = tf.math.floormod(hsv[..., :1] + delta, 1.0)
-    return tf.clip_by_value(tf.image.hsv_to_rgb(tf.concat([hue, hsv[..., 1:]], axis=-1)), 0.0, 1.0)
+    """Rotates hue by `delta` (in turns): tf.image's rgb_to_hsv, shift, hsv_to_rgb, op for op.
+
+    The same float32 arithmetic as TensorFlow's RGBToHSV / HSVToRGB kernels (so the same result),
+    on [B, 3, H, W] planes: about 2x faster than those kernels on [..., 3] pixels.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    planes = tf.transpose(images, [0, 3, 1, 2])
+    r, g, b = tf.unstack(planes, axis=1)
+    value = tf.maximum(tf.maximum(r, g), b)
+    chroma = value - tf.minimum(tf.minimum(r, g), b)
+    saturation = tf.math.divide_no_nan(chroma, value)
+    # MulNoNan, not Mul: grappler re-associates chains of Mul (norm * diff), changing the rounding.
+    # 1 / 0 -> 0 makes grey pixels' hue 0 as the kernel's explicit check does.
+    norm = tf.math.multiply_no_nan(tf.math.divide_no_nan(1.0, chroma), 1.0 / 6.0)
+    r_max, g_max = tf.equal(r, value), tf.equal(g, value)
+    diff = _where(r_max, g - b, _where(g_max, b - r, r - g))
+    offset = _where(r_max, tf.zeros_like(r),
+                    _where(g_max, tf.fill(tf.shape(r), 2.0 / 6.0), tf.fill(tf.shape(r), 4.0 / 6.0)))
+    hue = norm * diff + offset
+    hue = _where(hue < 0.0, hue + 1.0, hue)
+    hue = hue + tf.reshape(tf.cast(delta, tf.float32), [-1, 1, 1])
+    hue = hue - tf.floor(hue)  # floormod(hue, 1), exactly; FloorMod is ~5x slower
+    # hsv_to_rgb: channel c is (1 - s + s d_c) v, d_c = clip(sign_c |6 h - k_c| + a_c, 0, 1).
+    k = tf.constant([3.0, 2.0, 4.0])[:, None, None]
+    sign = tf.constant([1.0, -1.0, -1.0])[:, None, None]
+    a = tf.constant([-1.0, 2.0, 2.0])[:, None, None]
+    d = tf.clip_by_value(sign * tf.abs((hue * 6.0)[:, None] - k) + a, 0.0, 1.0)
+    saturation, value = saturation[:, None], value[:, None]
+    rgb = ((1.0 - saturation) + saturation * d) * value
+    return tf.transpose(tf.clip_by_value(rgb, 0.0, 1.0), [0, 2, 3, 1])
+
+
+def _where(condition, x, y):
+    """Elementwise select of equal shapes (Select; tf.where's SelectV2 is ~6x slower here)."""
+    return tf.raw_ops.Select(condition=condition, x=x, y=y)
 
 
 def color_jitter(images, seed, brightness, contrast, saturation, hue, probability=1.0):
@@ -75,8 +116,7 @@ def color_jitter(images, seed, brightness, contrast, saturation, hue, probabilit
 def random_grayscale(images, seed, probability=0.2):
     """Replace each image by its greyscale (3 equal channels) with `probability`."""
     images = tf.convert_to_tensor(images, tf.float32)
-    # The [B, H, W, 1] luma broadcasts to 3 equal channels.
-    return select(bernoulli(batch_size(images), probability, seed), to_grayscale(images), images)
+    return select(bernoulli(batch_size(images), probability, seed), _grey3(images), images)
 
 
 def color_distortion(images, seed, strength=1.0, jitter_probability=0.8, grayscale_probability=0.2,
