@@ -31,6 +31,7 @@ from keras_ssl.augment.crop import random_resized_crop  # noqa: E402
 from keras_ssl.augment.flip import random_flip  # noqa: E402
 from keras_ssl.augment.simclr_transform import to_float_images  # noqa: E402
 from keras_ssl.cli import builders  # noqa: E402
+from throughput import pipeline_throughput  # noqa: E402  (benchmarks/throughput.py)
 
 def median_ms(fn, *args, reps):
     fn(*args)  # trace
@@ -54,19 +55,6 @@ def identity_jitter(images, seed, brightness, contrast, saturation, hue):
     finally:
         for n, f in zip(names, saved):
             setattr(color, n, f)
-
-
-def pipeline_rate(config, images, batches):
-    dataset = data.pretraining_dataset(None, config.train.batch_size,
-                                       transform=builders.build_transform(config), seed=config.seed,
-                                       arrays=(images, np.zeros(len(images), np.int32)))
-    iterator = iter(dataset.repeat())
-    for _ in range(3):  # fill the prefetch buffers
-        next(iterator)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    return batches * config.train.batch_size / (time.perf_counter() - start)
 
 
 def main():
@@ -132,7 +120,7 @@ def main():
     for name, fn, inputs in stages:
         print(f"  {name:40s} {median_ms(tf.function(fn), *inputs, reps=args.reps):8.2f} ms")
 
-    rate = pipeline_rate(config, images[:args.pipeline_examples], args.pipeline_batches)
+    rate = pipeline_throughput(config, images[:args.pipeline_examples], args.pipeline_batches)
     print(f"tf.data pipeline (pretraining_dataset over {args.pipeline_examples} in-memory images, "
           f"batch {args.batch}, two views, {args.pipeline_batches} batches): {rate:,.0f} source "
           "images/s")

@@ -61,10 +61,11 @@ def step_throughput(config, steps):
 
 def pipeline_throughput(config, images, batches):
     dataset = data.pretraining_dataset(None, config.train.batch_size,
-                                       transform=builders.build_transform(config),
+                                       transform=builders.build_transform(config), seed=config.seed,
                                        arrays=(images, np.zeros(len(images), np.int32)))
     iterator = iter(dataset.repeat())
-    next(iterator)
+    for _ in range(3):  # fill the prefetch buffers
+        next(iterator)
     start = time.perf_counter()
     for _ in range(batches):
         next(iterator)
