@@ -20,7 +20,7 @@ def bernoulli(batch_size, probability, seed):
 
 
 def select(mask, if_true, if_false):
-    """Per-image choice between two [B, H, W, C] batches by a [B] mask."""
+    """Per-image choice between two batches [B, ...] (any rank) by a [B] mask."""
     if_true, if_false = tf.convert_to_tensor(if_true), tf.convert_to_tensor(if_false)
     if if_true.shape != if_false.shape or not if_true.shape.is_fully_defined():
         shape = tf.broadcast_dynamic_shape(tf.shape(if_true), tf.shape(if_false))

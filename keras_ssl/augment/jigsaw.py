@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ssl.augment._random import batch_size, split_seed
+from keras_ssl.augment._random import batch_size, select, split_seed
 from keras_ssl.augment.crop import random_resized_crop
 from keras_ssl.augment.tiles import (COLOR_MODES, check_grid, counter_chromatic_aberration,
                                      grid_tiles, is_grey, jitter_channels, normalize_tiles)
@@ -148,7 +148,7 @@ class JigsawTransform(WholeImageTransform):
         if self.channel_jitter > 0:  # colour images only: a grey one has no aberration to hide
             jittered = jitter_channels(tiles, tf.random.experimental.stateless_fold_in(seed, 2),
                                        self.channel_jitter)
-            tiles = tf.where(tf.reshape(~is_grey(x), [-1, 1, 1, 1, 1]), jittered, tiles)
+            tiles = select(~is_grey(x), jittered, tiles)
         if self.normalize:
             tiles = normalize_tiles(tiles)
         labels = tf.random.stateless_uniform([batch_size(x)], maxval=self.num_permutations,
