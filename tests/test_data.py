@@ -1,16 +1,18 @@
 """Tests of keras_ssl.data: sources (folders, arrays, tfds) and tf.data pipelines."""
 
+import fcntl
 import io
 import os
+import tarfile
+import threading
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_ssl.data import eval_dataset, load_arrays, parse_source, pretraining_dataset
-
-CIFAR10_DIR = "/work/main/.cache/data/cifar10"
+from keras_ssl.data import (eval_dataset, load_arrays, parse_source, pretraining_dataset,
+                            unpack_image_folder)
 
 
 def _save(path, array, mode=None, **kwargs):
@@ -248,9 +250,8 @@ def test_eval_dataset_keeps_order_and_last_batch():
     assert batches[0][1].dtype == tf.int32
 
 
-@pytest.mark.skipif(not os.path.isdir(CIFAR10_DIR), reason="CIFAR-10 image folder not unpacked")
-def test_cifar10_test_split_from_folder():
-    images, labels, class_names = load_arrays(f"folder:{CIFAR10_DIR}", split="test")
+def test_cifar10_test_split_from_folder(cifar10_dir):
+    images, labels, class_names = load_arrays(f"folder:{cifar10_dir}", split="test")
     assert images.shape == (10000, 32, 32, 3) and images.dtype == np.uint8
     assert class_names == [
         "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"
@@ -259,6 +260,28 @@ def test_cifar10_test_split_from_folder():
     # Published CIFAR-10 test-set channel means; JPEG re-encoding moves them slightly.
     mean = images.reshape(-1, 3).mean(axis=0) / 255.0
     np.testing.assert_allclose(mean, [0.4942, 0.4851, 0.4504], atol=0.02)
+
+
+def test_unpack_waits_for_a_concurrent_extraction_and_unpacks_once(tmp_path):
+    _save(str(tmp_path / "src" / "train" / "cat" / "a.png"), np.full((4, 4, 3), 7, np.uint8))
+    archive = tmp_path / "images.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src" / "train", arcname="train")
+    destination = str(tmp_path / "cache" / "images")
+    os.makedirs(destination)
+    done = threading.Event()
+    with open(destination + ".lock", "w") as lock:  # another process is extracting
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        thread = threading.Thread(target=lambda: (unpack_image_folder(archive, destination),
+                                                  done.set()))
+        thread.start()
+        assert not done.wait(1.0), "unpacked while another process held the lock"
+        open(os.path.join(destination, ".unpacked"), "w").close()  # ... and finished
+    thread.join(10)
+    assert done.is_set()
+    assert not os.path.exists(os.path.join(destination, "train")), "extracted a second time"
+    assert unpack_image_folder(archive, str(tmp_path / "fresh")) == str(tmp_path / "fresh")
+    assert os.path.isfile(tmp_path / "fresh" / "train" / "cat" / "a.png")
 
 
 def test_tfds_prepared_dataset_loads_grey_as_rgb(tmp_path):

@@ -1,5 +1,6 @@
 """Unpack an image-folder archive (e.g. CIFAR-10 as `train/<class>/*.jpg`) into a cache once."""
 
+import fcntl
 import os
 import tarfile
 
@@ -9,7 +10,9 @@ _DONE = ".unpacked"
 def unpack_image_folder(archive, destination):
     """Extract the .tar/.tar.gz `archive` into `destination` unless done before; return `destination`.
 
-    A marker file is written last, so an interrupted extraction is redone on the next call.
+    A marker file is written last, so an interrupted extraction is redone on the next call; a lock
+    file beside `destination` makes concurrent callers (parallel test workers, two jobs) wait for
+    one extraction instead of writing the same files at once.
 
     Example:
     ```python
@@ -24,10 +27,14 @@ def unpack_image_folder(archive, destination):
         raise FileNotFoundError(f"archive {archive} not found: pass the path of a .tar.gz holding "
                                 "train/<class>/<image> and test/<class>/<image>.")
     os.makedirs(destination, exist_ok=True)
-    try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(destination, filter="data")
-    except tarfile.TarError as e:
-        raise ValueError(f"{archive} is not a readable tar archive: {e}") from e
-    open(marker, "w").close()
+    with open(os.path.normpath(destination) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(marker):  # another process extracted it while this one waited
+            return destination
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(destination, filter="data")
+        except tarfile.TarError as e:
+            raise ValueError(f"{archive} is not a readable tar archive: {e}") from e
+        open(marker, "w").close()
     return destination
