@@ -3,6 +3,7 @@
 import fcntl
 import io
 import os
+import sys
 import tarfile
 import threading
 
@@ -230,6 +231,40 @@ def test_pretraining_dataset_seed_reproducible_and_fresh_each_epoch():
     assert not np.array_equal(order[0], np.concatenate([index for index, _ in other[0]]))
     seeds = [tuple(seed.tolist()) for epoch in first for _, seed in epoch]
     assert len(set(seeds)) == len(seeds) == 8  # A fresh seed per batch and epoch.
+
+
+def _niceness_by_thread():
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    return {t: os.getpriority(os.PRIO_PROCESS, t) for t in tids}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness per thread is Linux's")
+def test_background_priority_gives_the_same_batches_from_low_priority_threads_of_its_own():
+    from keras_ssl.augment import SimCLRTransform
+
+    images = np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+    arrays = (images, np.zeros(64, np.int32))
+    transform = SimCLRTransform(8, color_strength=0.5)
+
+    def batches(background, threads_while_iterating=None):
+        iterator = iter(pretraining_dataset(None, 16, transform, seed=5, arrays=arrays, epochs=2,
+                                            background_priority=background))
+        out = [next(iterator).numpy() for _ in range(4)]
+        if threads_while_iterating is not None:  # the pool's threads end with the iterator
+            threads_while_iterating.update(_niceness_by_thread())
+        return out + [b.numpy() for b in iterator]
+
+    before, after = _niceness_by_thread(), {}
+    background = batches(True, after)
+    foreground = batches(False)
+    assert len(background) == len(foreground) == 8
+    for a, b in zip(background, foreground):
+        np.testing.assert_array_equal(a, b)
+    lowered = {t for t, nice in after.items() if nice == 19 and before.get(t) != 19}
+    assert lowered, "no thread of the pipeline lowered its priority"
+    assert not lowered & set(before), "a thread that existed before the pipeline was lowered"
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before[
+        threading.get_native_id()]
 
 
 def test_pretraining_dataset_bad_batch_size():

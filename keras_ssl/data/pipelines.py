@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from keras_ssl.data.priority import after_yielding_cores, background_options
 from keras_ssl.data.sources import check_arrays, is_positive_int, load_arrays
 
 
@@ -26,6 +27,7 @@ def pretraining_dataset(
     initial_epoch=0,
     initial_step=0,
     input_context=None,
+    background_priority=True,
 ):
     """Shuffled, fixed-size batches for pre-training, each with a fresh random seed.
 
@@ -66,6 +68,9 @@ def pretraining_dataset(
       arrays: already loaded ``(images, labels)``, to avoid decoding a source twice.
       epochs, initial_epoch, initial_step: a fixed run of epochs, and where to start it.
       input_context: a ``tf.distribute.InputContext`` (see Replicas above).
+      background_priority: make the batches on the pipeline's own threads at low priority
+        (`keras_ssl.data.priority`), so that on a CPU they take the time the train step leaves
+        idle rather than its cores; the batches are the same either way.
 
     Returns:
       A `tf.data.Dataset` of ``transform`` outputs, prefetched.
@@ -107,6 +112,8 @@ def pretraining_dataset(
             (index[:, first:first + local], seeds[:, first:first + local]))
 
     def replica_batches(index, batch_seeds):
+        if background_priority:
+            index = after_yielding_cores(index)
         outputs = []
         for r in range(local):
             batch = (tf.gather(images, index[r]),) + (
@@ -124,7 +131,8 @@ def pretraining_dataset(
     plan = epoch_keys.flat_map(epoch_plan).skip(initial_step)
     ds = plan.map(replica_batches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.flat_map(lambda *x: tf.data.Dataset.from_tensor_slices(x[0] if len(x) == 1 else x))
-    return with_length(ds, steps, epochs, initial_epoch, initial_step, local)
+    ds = with_length(ds, steps, epochs, initial_epoch, initial_step, local)
+    return ds.with_options(background_options()) if background_priority else ds
 
 
 def epoch_key_dataset(seed, epochs, initial_epoch, initial_step, steps):
