@@ -2,6 +2,7 @@
 
     python benchmarks/step.py [--width=0.25 --width=1.0] [--precision=float32 --precision=bfloat16]
         [--stem_stride=1] [--batch=256] [--steps=10] [--rounds=2] [--jit] [--profile=DIR]
+        [--intra_op=N] [--inter_op=N]
 
 The workload is the issue's: SimCLR, batch 256 x 2 views of 32x32 (one encoder pass of 512),
 ResNet-18 with the CIFAR stem (3x3, stride 1 by default, no max-pool), projection 512 -> 128
@@ -11,6 +12,7 @@ per layer (2 x multiply-adds of every convolution and dense layer at the batch's
 3 x forward: forward, input gradient, weight gradient). The roofline is this CPU's float32 (or
 bfloat16) GFLOP/s on a 4096 x 4096 matmul. `--profile=DIR` writes a TF profiler trace of the steps
 and prints the op types by self time (the trace opens in TensorBoard's profile plugin).
+`--intra_op` / `--inter_op` set TensorFlow's thread pools (0: its default, one thread per core each).
 """
 
 import argparse
@@ -115,11 +117,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--jit", action="store_true")
     parser.add_argument("--profile")
+    parser.add_argument("--intra_op", type=int, default=0)
+    parser.add_argument("--inter_op", type=int, default=0)
     args = parser.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
+    tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     widths, precisions = args.width or [0.25, 1.0], args.precision or ["float32", "bfloat16"]
 
     roofline = {p: matmul_gflops(tf.float32 if p == "float32" else tf.bfloat16) for p in precisions}
-    print(f"TF {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} cores; "
+    print(f"TF {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} cores, threads "
+          f"intra-op {args.intra_op or 'default'} inter-op {args.inter_op or 'default'}; "
           f"4096^2 matmul: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in roofline.items()))
     runs = {(w, p): build(w, args.stem_stride, args.batch, p, args.jit)
             for w in widths for p in precisions}

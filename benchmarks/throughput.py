@@ -8,8 +8,11 @@ of the quickstart input pipeline (decoded CIFAR-10 in memory -> shuffle -> batch
 views), which must be several times what a step consumes so that training never waits for data.
 End to end: `model.fit` of the quickstart's model on that real pipeline (the one `keras-ssl train`
 builds: decoded images in memory, per-image views made in a parallel map, prefetched) against the
-same model's bare step on pre-made tensors, `--rounds` rounds alternating the two (A B A B); the
-ratio must be >= 0.95 (the pipeline overlaps the step and does not steal its cores).
+same model's bare step on pre-made tensors, `--rounds` rounds alternating them (A B A B), also with the
+pipeline at the step's priority (`background_priority=False`); the ratio must be >= 0.95 (the pipeline
+overlaps the step and does not steal its cores). Each measures `--fit_steps` steps after
+`--fit_warmup` (the pipeline's buffers, filled while the step was traced, drained first) and prints
+the share of the time the hypervisor took from this machine (steal, from /proc/stat).
 `benchmarks/step.py` counts FLOPs and profiles the step.
 """
 
@@ -44,13 +47,31 @@ def tensor_dataset(config):
     return tf.data.Dataset.from_tensors(views).repeat()
 
 
-def seconds_per_step(model, dataset, steps, warmup=2):
+def steal_ticks():
+    """(steal, total) CPU ticks of this machine so far (Linux /proc/stat; (0, 0) elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except OSError:
+        return 0, 0
+    return ticks[7], sum(ticks)
+
+
+def seconds_per_step(model, dataset, steps, warmup=2, stolen=None):
     """Wall time per step of one `model.fit` call, from the end of its `warmup`-th step (traced,
-    the pipeline's buffers filled) to the end of `steps` more: waiting for input included."""
-    ends = []
-    clock = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: ends.append(time.perf_counter()))
+    the pipeline's buffers filled) to the end of `steps` more: waiting for input included. Appends
+    to `stolen` the share of the CPU time the hypervisor took meanwhile."""
+    ends, ticks = [], []
+
+    def on_batch_end(batch, logs):
+        ends.append(time.perf_counter())
+        ticks.append(steal_ticks())
+
+    clock = keras.callbacks.LambdaCallback(on_train_batch_end=on_batch_end)
     model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[clock])
+    if stolen is not None:
+        (s0, t0), (s1, t1) = ticks[warmup - 1], ticks[-1]
+        stolen.append((s1 - s0) / max(t1 - t0, 1))
     return (ends[-1] - ends[warmup - 1]) / steps
 
 
@@ -76,11 +97,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=".cache/data/cifar10")
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--fit_steps", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--pipeline_threads", type=int, default=0,
-                        help="> 0: the real pipeline on a private pool of this many threads, "
-                             "each op single-threaded (tf.data threading options)")
+    parser.add_argument("--fit_steps", type=int, default=60)
+    parser.add_argument("--fit_warmup", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--end_to_end_only", action="store_true",
                         help="skip the separate step and pipeline measurements")
     args = parser.parse_args()
@@ -106,26 +125,31 @@ def main():
 
     # End to end on the quickstart: one model, its bare step and its fit on the real pipeline.
     model = build_model(quick)
-    real = data.pretraining_dataset(None, quick.train.batch_size,
-                                    transform=builders.build_transform(quick), seed=quick.seed,
-                                    arrays=(images, np.zeros(len(images), np.int32)))
-    if args.pipeline_threads:
-        options = tf.data.Options()
-        options.threading.private_threadpool_size = args.pipeline_threads
-        options.threading.max_intra_op_parallelism = 1
-        real = real.with_options(options)
-        print(f"real pipeline on a private pool of {args.pipeline_threads} threads, ops "
-              "single-threaded")
-    bare, fit = [], []
+
+    def real(background_priority):
+        return data.pretraining_dataset(
+            None, quick.train.batch_size, transform=builders.build_transform(quick),
+            seed=quick.seed, arrays=(images, np.zeros(len(images), np.int32)),
+            background_priority=background_priority)
+
+    runs = {"bare step": tensor_dataset(quick), "model.fit on the real pipeline": real(True),
+            "model.fit, pipeline at the step's priority": real(False)}
+    seconds = {name: [] for name in runs}
+    stolen = {name: [] for name in runs}
     for _ in range(args.rounds):
-        bare.append(seconds_per_step(model, tensor_dataset(quick), args.fit_steps))
-        fit.append(seconds_per_step(model, real, args.fit_steps))
+        for name, dataset in runs.items():
+            seconds[name].append(seconds_per_step(model, dataset, args.fit_steps, args.fit_warmup,
+                                                  stolen[name]))
     batch = quick.train.batch_size
-    print(f"SimCLR quickstart end to end, {args.fit_steps} steps per round: bare step "
-          f"{' / '.join(f'{batch / t:,.0f}' for t in bare)} images/s, model.fit on the real "
-          f"pipeline {' / '.join(f'{batch / t:,.0f}' for t in fit)} images/s; fit / bare = "
-          f"{min(bare) / min(fit):.3f} (best rounds), "
-          f"{statistics.median(bare) / statistics.median(fit):.3f} (medians)")
+    print(f"SimCLR quickstart end to end, {args.fit_steps} steps after {args.fit_warmup} per round, "
+          f"{args.rounds} rounds:")
+    bare = seconds["bare step"]
+    for name in runs:
+        t = seconds[name]
+        print(f"  {name}: {' / '.join(f'{batch / s:,.0f}' for s in t)} images/s (steal "
+              f"{' / '.join(f'{s:.1%}' for s in stolen[name])})" + (
+                  "" if t is bare else f"; / bare step = {min(bare) / min(t):.3f} (best rounds), "
+                  f"{statistics.median(bare) / statistics.median(t):.3f} (medians)"))
 
 
 if __name__ == "__main__":
