@@ -72,18 +72,19 @@ def distribute_to_service(dataset, service, job_name=None):
     """
     service = check_service_address(service)
     ops = _ops_of(dataset)
-    if ops & _PYTHON_OPS:
-        raise ValueError(
-            "The dataset calls Python (tf.py_function / tf.numpy_function), which a tf.data "
-            "service worker cannot run. Use pure TF ops, or apply such steps to the dataset "
-            "distribute_to_service returns (keras_ssl.data.streaming_pretraining_dataset("
-            "service=...) reports bad images that way).")
+    # First the in-memory pipeline's own refusal (it also calls Python to lower its priority).
     if "AssertCardinalityDataset" in ops:
         raise ValueError(
             "The dataset asserts its cardinality, which fails on a tf.data service worker (each "
             "reads part of the source); assert it on the dataset distribute_to_service returns. "
             "keras_ssl.data.pretraining_dataset (in-memory data) is not run on a service: use "
             "streaming_pretraining_dataset(..., service=...).")
+    if ops & _PYTHON_OPS:
+        raise ValueError(
+            "The dataset calls Python (tf.py_function / tf.numpy_function), which a tf.data "
+            "service worker cannot run. Use pure TF ops, or apply such steps to the dataset "
+            "distribute_to_service returns (keras_ssl.data.streaming_pretraining_dataset("
+            "service=...) reports bad images that way).")
     return dataset.apply(tf.data.experimental.service.distribute(
         processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC, service=service,
         job_name=job_name))
