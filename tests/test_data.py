@@ -1,6 +1,5 @@
 """Tests of keras_ssl.data: sources (folders, arrays, tfds) and tf.data pipelines."""
 
-import fcntl
 import io
 import os
 import sys
@@ -297,6 +296,7 @@ def test_cifar10_test_split_from_folder(cifar10_dir):
     np.testing.assert_allclose(mean, [0.4942, 0.4851, 0.4504], atol=0.02)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no flock")
 def test_unpack_waits_for_a_concurrent_extraction_and_unpacks_once(tmp_path):
     _save(str(tmp_path / "src" / "train" / "cat" / "a.png"), np.full((4, 4, 3), 7, np.uint8))
     archive = tmp_path / "images.tar.gz"
@@ -304,6 +304,8 @@ def test_unpack_waits_for_a_concurrent_extraction_and_unpacks_once(tmp_path):
         tar.add(tmp_path / "src" / "train", arcname="train")
     destination = str(tmp_path / "cache" / "images")
     os.makedirs(destination)
+    import fcntl
+
     done = threading.Event()
     with open(destination + ".lock", "w") as lock:  # another process is extracting
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -1,8 +1,12 @@
 """Unpack an image-folder archive (e.g. CIFAR-10 as `train/<class>/*.jpg`) into a cache once."""
 
-import fcntl
 import os
 import tarfile
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so concurrent callers there are not serialised
+    fcntl = None
 
 _DONE = ".unpacked"
 
@@ -28,7 +32,8 @@ def unpack_image_folder(archive, destination):
                                 "train/<class>/<image> and test/<class>/<image>.")
     os.makedirs(destination, exist_ok=True)
     with open(os.path.normpath(destination) + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(marker):  # another process extracted it while this one waited
             return destination
         try:
