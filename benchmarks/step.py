@@ -10,8 +10,9 @@ ResNet-18 with the CIFAR stem (3x3, stride 1 by default, no max-pool), projectio
 after 2 warm-up steps, `--rounds` rounds alternating the configurations (A B A B). FLOPs are counted
 per layer (2 x multiply-adds of every convolution and dense layer at the batch's shapes; training =
 3 x forward: forward, input gradient, weight gradient). The roofline is this CPU's float32 (or
-bfloat16) GFLOP/s on a 4096 x 4096 matmul. `--profile=DIR` writes a TF profiler trace of the steps
-and prints the op types by self time (the trace opens in TensorBoard's profile plugin).
+bfloat16) GFLOP/s on a 4096 x 4096 matmul, measured again just before each round's steps.
+`--profile=DIR` writes a TF profiler trace of the steps and prints the op types by self time (the
+trace opens in TensorBoard's profile plugin).
 `--intra_op` / `--inter_op` set TensorFlow's thread pools (0: its default, one thread per core each).
 """
 
@@ -32,6 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_ssl import encoders, methods  # noqa: E402
+from machine import steal_share, steal_ticks  # noqa: E402  (benchmarks/machine.py)
 
 
 def matmul_gflops(dtype, n=4096, repeats=10):
@@ -78,8 +80,11 @@ def build(width, stem_stride, batch, precision, jit):
     return model, dataset, flops
 
 
-def time_steps(model, dataset, steps):
+def time_steps(model, dataset, steps, stolen, busy):
+    """Median seconds a step; appends the hypervisor's steal and the cores this process kept busy
+    (its CPU seconds / wall seconds) over the `steps`."""
     times = []
+    start, cpu, wall = steal_ticks(), time.process_time(), time.perf_counter()
 
     class Timer(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
@@ -89,6 +94,8 @@ def time_steps(model, dataset, steps):
             times.append(time.perf_counter() - self.start)
 
     model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[Timer()])
+    stolen.append(steal_share(start, steal_ticks()))
+    busy.append((time.process_time() - cpu) / (time.perf_counter() - wall))
     return statistics.median(times)
 
 
@@ -124,25 +131,29 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     widths, precisions = args.width or [0.25, 1.0], args.precision or ["float32", "bfloat16"]
 
-    roofline = {p: matmul_gflops(tf.float32 if p == "float32" else tf.bfloat16) for p in precisions}
     print(f"TF {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} cores, threads "
-          f"intra-op {args.intra_op or 'default'} inter-op {args.inter_op or 'default'}; "
-          f"4096^2 matmul: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in roofline.items()))
+          f"intra-op {args.intra_op or 'default'} inter-op {args.inter_op or 'default'}")
     runs = {(w, p): build(w, args.stem_stride, args.batch, p, args.jit)
             for w in widths for p in precisions}
-    seconds = collections.defaultdict(list)
+    # This machine's speed drifts by 10-30% within minutes, so each round's steps are set against a
+    # matmul measured just before them, not against one measured at the start.
+    seconds, stolen, busy, roofline = (collections.defaultdict(list) for _ in range(4))
     for _ in range(args.rounds):
         for key, (model, dataset, _) in runs.items():
-            seconds[key].append(time_steps(model, dataset, args.steps))
+            roofline[key].append(matmul_gflops(tf.float32 if key[1] == "float32" else tf.bfloat16))
+            seconds[key].append(time_steps(model, dataset, args.steps, stolen[key], busy[key]))
     for (width, precision), (model, dataset, flops) in runs.items():
-        s = seconds[(width, precision)]
-        gflops = flops / min(s) / 1e9
+        s, matmul = seconds[(width, precision)], roofline[(width, precision)]
         print(f"SimCLR ResNet-18 CIFAR stem stride {args.stem_stride}, width {width:g} "
               f"({model.encoder.count_params():,} encoder params), batch {args.batch} x 2 views "
               f"32x32, {precision}{', XLA' if args.jit else ''}: "
               f"{' / '.join(f'{t:.3f}' for t in s)} s/step, {args.batch / min(s):,.0f} images/s, "
-              f"{flops / 1e9:.1f} GFLOP/step, {gflops:.0f} GFLOP/s = "
-              f"{gflops / roofline[precision]:.2f} of the {precision} matmul roofline")
+              f"{flops / 1e9:.1f} GFLOP/step, {' / '.join(f'{flops / t / 1e9:.0f}' for t in s)} "
+              f"GFLOP/s against a 4096^2 {precision} matmul of "
+              f"{' / '.join(f'{g:.0f}' for g in matmul)} GFLOP/s just before = "
+              f"{' / '.join(f'{flops / t / 1e9 / g:.2f}' for t, g in zip(s, matmul))} "
+              f"of the roofline (cores busy {' / '.join(f'{x:.2f}' for x in busy[(width, precision)])}, "
+              f"steal {' / '.join(f'{x:.1%}' for x in stolen[(width, precision)])})")
         if args.profile:
             logdir = os.path.join(args.profile, f"w{width:g}_{precision}")
             tf.profiler.experimental.start(logdir)

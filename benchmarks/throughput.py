@@ -32,6 +32,7 @@ import tensorflow as tf  # noqa: E402
 from configs import quickstart_simclr as quickstart  # noqa: E402
 from keras_ssl import data  # noqa: E402
 from keras_ssl.cli import builders  # noqa: E402
+from machine import steal_share, steal_ticks  # noqa: E402  (benchmarks/machine.py)
 
 
 def build_model(config):
@@ -47,16 +48,6 @@ def tensor_dataset(config):
     return tf.data.Dataset.from_tensors(views).repeat()
 
 
-def steal_ticks():
-    """(steal, total) CPU ticks of this machine so far (Linux /proc/stat; (0, 0) elsewhere)."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]
-    except OSError:
-        return 0, 0
-    return ticks[7], sum(ticks)
-
-
 def seconds_per_step(model, dataset, steps, warmup=2, stolen=None):
     """Wall time per step of one `model.fit` call, from the end of its `warmup`-th step (traced,
     the pipeline's buffers filled) to the end of `steps` more: waiting for input included. Appends
@@ -70,8 +61,7 @@ def seconds_per_step(model, dataset, steps, warmup=2, stolen=None):
     clock = keras.callbacks.LambdaCallback(on_train_batch_end=on_batch_end)
     model.fit(dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[clock])
     if stolen is not None:
-        (s0, t0), (s1, t1) = ticks[warmup - 1], ticks[-1]
-        stolen.append((s1 - s0) / max(t1 - t0, 1))
+        stolen.append(steal_share(ticks[warmup - 1], ticks[-1]))
     return (ends[-1] - ends[warmup - 1]) / steps
 
 

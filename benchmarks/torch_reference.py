@@ -23,6 +23,7 @@ import statistics
 import time
 
 import torch
+from machine import steal_share, steal_ticks  # (benchmarks/machine.py)
 from torch import nn
 from torch.nn import functional as F
 
@@ -99,12 +100,14 @@ def build(width, mode, bf16, batch):
     return step, params
 
 
-def median_step(step, steps):
+def median_step(step, steps, stolen):
     times = []
+    start_ticks = steal_ticks()
     for _ in range(steps):
         start = time.perf_counter()
         step().item()
         times.append(time.perf_counter() - start)
+    stolen.append(steal_share(start_ticks, steal_ticks()))
     return statistics.median(times)
 
 
@@ -123,16 +126,17 @@ def main():
                for m in args.mode or ["channels_last", "compile"]
                for b in ([False, True] if args.bf16 else [False])]
     runs = {c: build(*c, args.batch) for c in configs}
-    seconds = {c: [] for c in configs}
+    seconds, stolen = {c: [] for c in configs}, {c: [] for c in configs}
     for _ in range(args.rounds):
         for c, (step, _) in runs.items():
-            seconds[c].append(median_step(step, args.steps))
+            seconds[c].append(median_step(step, args.steps, stolen[c]))
     for (width, mode, bf16), (_, params) in runs.items():
         s = seconds[(width, mode, bf16)]
         print(f"PyTorch SimCLR ResNet-18 CIFAR stem stride 1, width {width:g} ({params:,} encoder "
               f"params), batch {args.batch} x 2 views 32x32, {mode}, "
               f"{'bfloat16 autocast' if bf16 else 'float32'}: "
-              f"{' / '.join(f'{t:.3f}' for t in s)} s/step, {args.batch / min(s):,.0f} images/s")
+              f"{' / '.join(f'{t:.3f}' for t in s)} s/step, {args.batch / min(s):,.0f} images/s "
+              f"(steal {' / '.join(f'{x:.1%}' for x in stolen[(width, mode, bf16)])})")
 
 
 if __name__ == "__main__":
