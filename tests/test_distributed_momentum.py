@@ -2,7 +2,9 @@
 
 `tests/distributed/momentum_fit.py` trains each method 3 steps of global batch 8 with `model.fit`,
 once on one device and once on 2 replicas, each in its own process (one strategy per process;
-logical devices must exist before any TF op). Claims:
+logical devices must exist before any TF op). BYOL's checks are marked slow (run on demand): MoCo's
+run in CI, through the same momentum copy under the strategy, and SimCLR's synchronized batch norm
+in tests/test_distributed.py. Claims:
 
 - MoCo: the keys enqueued at a step are the keys of the whole global batch (both replicas'
   examples), the queue is identical on both replicas, and with shuffle BN the losses and weights
@@ -31,17 +33,15 @@ BATCH = 8  # global batch of momentum_fit.py
 QUEUE = 12
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("momentum")
+def _fit_on_1_and_2_devices(tmp, method):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
     def run(devices):
-        out = tmp / f"{devices}.npz"
-        process = subprocess.run([sys.executable, str(SCRIPT), "--devices", str(devices),
-                                  "--out", str(out)], env=env, capture_output=True, text=True,
-                                 timeout=900)
+        out = tmp / f"{method}_{devices}.npz"
+        process = subprocess.run([sys.executable, str(SCRIPT), "--method", method,
+                                  "--devices", str(devices), "--out", str(out)], env=env,
+                                 capture_output=True, text=True, timeout=900)
         assert process.returncode == 0, f"{devices} devices failed:\n{process.stderr[-3000:]}"
         return np.load(out)
 
@@ -49,6 +49,16 @@ def runs(tmp_path_factory):
     with ThreadPoolExecutor(max_workers=2) as pool:
         one, two = pool.map(run, (1, 2))
     return {1: one, 2: two}
+
+
+@pytest.fixture(scope="module")
+def moco(tmp_path_factory):
+    return _fit_on_1_and_2_devices(tmp_path_factory.mktemp("momentum"), "moco")
+
+
+@pytest.fixture(scope="module")
+def byol(tmp_path_factory):
+    return _fit_on_1_and_2_devices(tmp_path_factory.mktemp("momentum"), "byol")
 
 
 def weights(result, prefix, stage, moving=True):
@@ -66,8 +76,8 @@ def queue_path(result):
     return next(i for i, p in enumerate(result["moco_paths"]) if p.endswith("queue/queue"))
 
 
-def test_moco_enqueues_the_keys_of_both_replicas_and_keeps_the_queue_identical(runs):
-    one, two = runs[1], runs[2]
+def test_moco_enqueues_the_keys_of_both_replicas_and_keeps_the_queue_identical(moco):
+    one, two = moco[1], moco[2]
     initial = two[f"moco_initial{queue_path(two)}"]
     queue0, queue1 = two["moco_replica0_queue1"], two["moco_replica1_queue1"]
     np.testing.assert_array_equal(queue0, queue1)  # the same on both replicas, bit for bit
@@ -83,10 +93,10 @@ def test_moco_enqueues_the_keys_of_both_replicas_and_keeps_the_queue_identical(r
     assert int(two["moco_replica0_pointer3"]) == 3 * BATCH % QUEUE
 
 
-def test_moco_with_shuffle_bn_matches_one_device_with_the_same_groups(runs):
+def test_moco_with_shuffle_bn_matches_one_device_with_the_same_groups(moco):
     """Measured: losses within ~5e-7, weights within ~1e-7, queue within ~3e-7. Batch-norm moving
     statistics are left out: without synchronized BN each replica keeps its own (Keras)."""
-    one, two = runs[1], runs[2]
+    one, two = moco[1], moco[2]
     assert max_difference(weights(two, "moco", "initial"), weights(one, "moco", "initial")) == 0
     np.testing.assert_allclose(two["moco_loss"], one["moco_loss"], rtol=0, atol=TOLERANCE)
     final2, final1 = (weights(r, "moco", "final", moving=False) for r in (two, one))
@@ -96,18 +106,19 @@ def test_moco_with_shuffle_bn_matches_one_device_with_the_same_groups(runs):
                                atol=TOLERANCE)
 
 
-def test_byol_with_synchronized_bn_matches_one_device(runs):
+@pytest.mark.slow
+def test_byol_with_synchronized_bn_matches_one_device(byol):
     """Measured: losses within ~1e-6, every weight (BN statistics included) within ~6e-6."""
-    one, two = runs[1], runs[2]
+    one, two = byol[1], byol[2]
     assert max_difference(weights(two, "byol", "initial"), weights(one, "byol", "initial")) == 0
     np.testing.assert_allclose(two["byol_loss"], one["byol_loss"], rtol=0, atol=TOLERANCE)
     assert max_difference(weights(two, "byol", "final"), weights(one, "byol", "final")) < TOLERANCE
     assert max_difference(weights(one, "byol", "final"), weights(one, "byol", "initial")) > 1e-2
 
 
-@pytest.mark.parametrize("method", ["moco", "byol"])
-def test_momentum_copies_are_identical_on_both_replicas(runs, method):
-    one, two = runs[1], runs[2]
+@pytest.mark.parametrize("method", ["moco", pytest.param("byol", marks=pytest.mark.slow)])
+def test_momentum_copies_are_identical_on_both_replicas(request, method):
+    one, two = (request.getfixturevalue(method)[d] for d in (1, 2))
     keys = [k for k in two.files if k.startswith(f"{method}_replica0_target")]
     assert len(keys) > 50
     for key in keys:
@@ -115,8 +126,8 @@ def test_momentum_copies_are_identical_on_both_replicas(runs, method):
         np.testing.assert_allclose(two[key], one[key], rtol=0, atol=TOLERANCE)
 
 
-def test_shuffled_apply_permutes_across_replicas_and_restores_order(runs):
-    two = runs[2]
+def test_shuffled_apply_permutes_across_replicas_and_restores_order(moco):
+    two = moco[2]
     x, permutation = two["shuffle_x"], two["shuffle_permutation"]
     out0, out1 = two["shuffle_replica0"], two["shuffle_replica1"]
     np.testing.assert_array_equal(out0, out1)  # every replica gets the whole global result

@@ -108,6 +108,9 @@ def streaming_workers(tiny_cifar10, tmp_path_factory):
         return {name: future.result() for name, future in futures.items()}
 
 
+# A second case of the multi-worker family, run on demand (slow): the in-memory workers below run
+# in CI, and tests/test_streaming.py checks that the shards are disjoint and complete.
+@pytest.mark.slow
 def test_streaming_workers_train_the_same_model(streaming_workers):
     worker0, worker1 = (_load(streaming_workers, f"worker{i}") for i in range(2))
     assert int(worker0["iterations"]) == int(worker1["iterations"]) == STEPS

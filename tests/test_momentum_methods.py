@@ -334,9 +334,12 @@ def small_folder(cifar10_dir, tmp_path_factory):
     return root
 
 
+# MoCo v2's case runs on demand (slow): BYOL's stands for the momentum methods in CI, whose online
+# and momentum encoders are kept by the same MomentumNetwork.
 @pytest.mark.parametrize("recipe, overrides", [
-    ("mocov2_cifar10.py", ["--config.model.queue_size=64", "--config.model.momentum=0.5",
-                           "--config.model.bn_splits=2"]),
+    pytest.param("mocov2_cifar10.py",
+                 ["--config.model.queue_size=64", "--config.model.momentum=0.5",
+                  "--config.model.bn_splits=2"], marks=pytest.mark.slow),
     ("byol_cifar10.py", ["--config.model.prediction_hidden_dims=(32,)",
                          "--config.model.base_momentum=0.5"]),
 ])

@@ -5,10 +5,12 @@ Two crashes, each followed by the same command again:
   it);
 - a crash while a checkpoint is being written (the process truncates the checkpoint's data file
   and SIGKILLs itself before the checkpoint is recorded as the latest).
-Both with the in-memory and the streaming pipeline. With op determinism on, each resumed run must
-end with the weights of an uninterrupted run (so it saw the same batches and seeds), having
-restored the checkpoint's epoch, batch and optimizer iterations (which drive the learning-rate
-schedule). Every training runs in its own process (`tests/distributed/train_run.py`).
+Both with the in-memory and the streaming pipeline (marked slow: CI runs the in-memory case, and
+tests/test_streaming.py checks the streaming pipeline's resumed batches bitwise). With op
+determinism on, each resumed run must end with the weights of an uninterrupted run (so it saw the
+same batches and seeds), having restored the checkpoint's epoch, batch and optimizer iterations
+(which drive the learning-rate schedule). Every training runs in its own process
+(`tests/distributed/train_run.py`).
 """
 
 import os
@@ -94,7 +96,8 @@ def _kill_mid_epoch(command, workdir):
     return killed_at
 
 
-@pytest.fixture(scope="module", params=["memory", "streaming"])
+@pytest.fixture(scope="module",
+                params=["memory", pytest.param("streaming", marks=pytest.mark.slow)])
 def runs(request, tiny_cifar10, tmp_path_factory):
     """The uninterrupted run, and for each crash: its checkpoint state after the crash and the
     resumed run; with the images decoded in memory, and streamed from the folder."""

@@ -1,6 +1,6 @@
-"""MoCo v2 and BYOL trained 3 steps with `model.fit` on N logical CPU devices; shuffle BN on its own.
+"""MoCo v2 or BYOL trained 3 steps with `model.fit` on N logical CPU devices; shuffle BN on its own.
 
-    python momentum_fit.py --devices 2 --out result.npz
+    python momentum_fit.py --method moco --devices 2 --out result.npz
 
 One global batch of 8 per step. MoCo: shuffle BN, with `bn_splits` = 2 / N, so the one-device run
 normalises over the same two groups of 4 that the two replicas do; queue of 12 (the third step wraps
@@ -15,8 +15,8 @@ around). BYOL: synchronized batch norm (encoder and heads). The output holds, pr
   after step 1 and after step 3; with one device also `manual_keys1`, the step-1 keys computed
   directly: the key network on each group of the permuted batch, put back in order.
 
-With several devices, `shuffle_*` record `shuffled_apply` on a global batch of 8 [x, replica id,
-x - group mean] as seen by each replica, with the permutation it used.
+With MoCo on several devices, `shuffle_*` record `shuffled_apply` on a global batch of 8 [x,
+replica id, x - group mean] as seen by each replica, with the permutation it used.
 """
 
 import argparse
@@ -143,15 +143,18 @@ def run_shuffle(strategy, out):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--method", choices=("moco", "byol"), required=True)
     parser.add_argument("--devices", type=int, required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     strategy = setup(args.devices)
     out = {}
-    run_moco(strategy, args.devices, out)
-    run_byol(strategy, out)
-    if args.devices > 1:
-        run_shuffle(strategy, out)
+    if args.method == "byol":
+        run_byol(strategy, out)
+    else:
+        run_moco(strategy, args.devices, out)
+        if args.devices > 1:
+            run_shuffle(strategy, out)
     np.savez(args.out, **out)
 
 
