@@ -5,7 +5,10 @@ Optimiser and schedule from the authors' code (Philip-Bachman/amdim-public, task
 train.py): Adam, lr 2e-4, beta_1 0.8, weight decay 1e-5, batch 200, 300 epochs (the code drops the rate
 x0.2 at epochs 250 and 280 after a 500-step linear warm-up). Here: AdamW (decoupled decay; keras-ssl's
 optimizer keys have no beta_1, so 0.9) with warm-up 2 epochs (500 steps at 250 steps/epoch) and a
-cosine decay in place of the two steps. Soft clip c = 20, lambda = 4e-2 (the paper; the code 5e-2).
+cosine decay in place of the two steps. Soft clip c = 20, lambda = 5e-2 (the code's costs.py; the
+paper's text says 4e-2). r1 = f1 (the code's NopNet). Views: the code's TransformsC10 (datasets.py):
+one flip shared by both views, then per view a reflect-padded translation of up to 4 pixels with
+p 0.8 (no resized crop), ColorJitter(0.4, 0.4, 0.4, 0.2) with p 0.8, RandomGrayscale(0.25).
 
     keras-ssl train --config=configs/amdim_cifar10.py --workdir=runs/amdim_cifar10 \
         --config.data.source=folder:/path/to/cifar10
@@ -21,6 +24,7 @@ def get_config():
     c.encoder.amdim.n_rkhs = 1024
     c.encoder.amdim.n_depth = 10
     c.data.image_size = 32
+    c.augment.crop = "translate"  # TransformsC10
     c.train.batch_size = 200
     c.train.epochs = 300
     c.train.optimizer = "adamw"

@@ -1,5 +1,8 @@
 """AMDIM (Bachman et al. 2019): the NCE objective against a NumPy float64 reference, the mixture
-objective (eq. 6-7), the encoder's receptive fields, save/load, and the CLI's encoder kind."""
+objective (eq. 6-7) against its closed form, r1 = f1 and the views as the authors' code, the
+encoder's receptive fields, save/load, and the CLI's encoder kind."""
+
+import os
 
 import numpy as np
 import pytest
@@ -8,13 +11,15 @@ from scipy.special import logsumexp
 
 import keras
 
+from keras_ssl.augment.amdim_views import SharedFlipViews, TranslateColorTransform
 from keras_ssl.cli import builders
-from keras_ssl.cli.config import base_config, validate_config
+from keras_ssl.cli.config import base_config, load_recipe, validate_config
 from keras_ssl.encoders import AMDIMEncoder
 from keras_ssl.losses.amdim import amdim_loss, mixture_objective, nce_scores, soft_clip
 from keras_ssl.methods import AMDIM
 
-CLIP, LAMBDA = 20.0, 4e-2
+CLIP, LAMBDA = 20.0, 5e-2
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
 def _np_nce(source, target, clip):
@@ -108,45 +113,169 @@ def test_final_loss_and_terms_equal_numpy():
                                rtol=1e-4)
 
 
-def test_mixture_q_sums_to_one_and_k1_is_the_plain_objective():
-    rng = np.random.default_rng(3)
-    s = tf.constant(-rng.random((4, 3, 7)) * 5)
-    objective, q, entropy = mixture_objective(s, tau=2.0, alpha=0.1)
-    np.testing.assert_allclose(tf.reduce_sum(q, axis=1).numpy(), 1.0, rtol=1e-12)
-    q_ref = np.exp(2.0 * s.numpy()) / np.exp(2.0 * s.numpy()).sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(q.numpy(), q_ref, rtol=1e-10)
-    h_ref = -(q_ref * np.log(q_ref)).sum(axis=1)
-    np.testing.assert_allclose(objective.numpy(), (q_ref * s.numpy()).sum(axis=1) + 0.1 * h_ref,
-                               rtol=1e-10)
+def _np_mixture(s, alpha):
+    """Eq. (6)'s maximiser over the simplex in closed form, float64: q = softmax(s / alpha) over
+    axis 1, H(q), and the maximum alpha logsumexp(s / alpha)."""
+    q = np.exp(s / alpha - logsumexp(s / alpha, axis=1, keepdims=True))
+    return q, -(q * np.log(q)).sum(axis=1), alpha * logsumexp(s / alpha, axis=1)
 
+
+@pytest.mark.parametrize("alpha", [0.25, 1.0, 3.0])
+def test_mixture_q_is_eq6s_closed_form_optimum(alpha):
+    """q, H(q) and the objective equal NumPy's closed form; no other q on the simplex scores higher;
+    and the gradient in s is q (the envelope theorem at the optimum)."""
+    rng = np.random.default_rng(3)
+    s_np = -rng.random((4, 3, 7)) * 5
+    s = tf.Variable(s_np)
+    with tf.GradientTape() as tape:
+        objective, q, entropy = mixture_objective(s, alpha=alpha)
+        total = tf.reduce_sum(objective)
+    q_ref, h_ref, best = _np_mixture(s_np, alpha)
+    np.testing.assert_allclose(q.numpy(), q_ref, rtol=1e-10)
+    np.testing.assert_allclose(entropy.numpy(), h_ref, rtol=1e-10)
+    np.testing.assert_allclose(objective.numpy(), best, rtol=1e-10)
+    np.testing.assert_allclose(tape.gradient(total, s).numpy(), q_ref, rtol=1e-8, atol=1e-12)
+    others = rng.dirichlet(np.ones(3), size=(500, 4, 7)).transpose(0, 1, 3, 2)  # [500, 4, 3, 7]
+    values = (others * s_np).sum(axis=2) - alpha * (others * np.log(others)).sum(axis=2)
+    assert (values <= best + 1e-9).all()
+
+
+def test_mixture_loss_and_entropy_equal_numpy():
+    """amdim_loss with k = 3 components: the (1, 5), (1, 7) terms are -mean(alpha logsumexp(
+    s_nce / alpha)) over the components' NCE scores, the entropy term is H(q) averaged over the
+    four global-source directions, all against NumPy float64."""
+    alpha, k = 0.5, 3
+    f = _features(scale=3.0)
+    n, d = f["r1_a"].shape
+    rng = np.random.default_rng(7)
+    comps = {v: f[f"r1_{v}"][:, None] + 2.0 * rng.standard_normal((n, k, d)) for v in "ab"}
+    args = list(_tf_args(f))
+    args[0], args[3] = tf.constant(comps["a"], tf.float32), tf.constant(comps["b"], tf.float32)
+    loss, terms = amdim_loss(*args, clip=CLIP, reg_weight=LAMBDA, alpha=alpha)
+
+    _, ref_terms = _np_loss(f)
+    entropies = []
+    for name, key in (("nce_1t5", "r5"), ("nce_1t7", "r7")):
+        values = []
+        for src, trg in (("a", "b"), ("b", "a")):
+            target = f[f"{key}_{trg}"].reshape(n, -1, d)
+            s_nce = np.stack([_np_nce(comps[src][:, c], target, CLIP)[0] for c in range(k)], 1)
+            _, h, best = _np_mixture(s_nce, alpha)
+            values.append(-best.mean())
+            entropies.append(h.mean())
+        np.testing.assert_allclose(terms[name].numpy(), np.mean(values), rtol=2e-5, err_msg=name)
+    np.testing.assert_allclose(terms["nce_5t5"].numpy(), ref_terms["nce_5t5"], rtol=2e-5)
+    np.testing.assert_allclose(terms["entropy"].numpy(), np.mean(entropies), rtol=1e-4)
+    assert np.mean(entropies) > 0.05  # the components differ, so H(q) is no trivial 0 or log k
+    assert np.mean(entropies) < np.log(k) - 0.05
+
+
+def test_one_mixture_component_is_the_plain_objective():
     f = _features(scale=3.0)
     plain, _ = amdim_loss(*_tf_args(f))
     args = list(_tf_args(f))
     args[0], args[3] = args[0][:, None], args[3][:, None]  # k = 1 components
-    mixed, terms = amdim_loss(*args, tau=5.0, alpha=0.3)
+    mixed, terms = amdim_loss(*args, alpha=0.3)
     np.testing.assert_allclose(mixed.numpy(), plain.numpy(), rtol=1e-6)
     assert terms["entropy"].numpy() == pytest.approx(0.0, abs=1e-6)
 
 
-def test_entropy_term_gradient_has_eq6_sign():
-    """Eq. (6) maximises + alpha H(q): the loss (its negative) falls as alpha grows, by H(q), and a
-    gradient-descent step on the loss's entropy part makes q more uniform."""
-    s = tf.Variable(np.random.default_rng(4).standard_normal((3, 4, 5)) * 2)
-    alpha = tf.Variable(0.5, dtype=tf.float64)
-    with tf.GradientTape() as tape:
-        objective, _, entropy = mixture_objective(s, tau=1.0, alpha=alpha)
-        loss = -tf.reduce_mean(objective)
-    d_alpha = tape.gradient(loss, alpha)
-    np.testing.assert_allclose(d_alpha.numpy(), -tf.reduce_mean(entropy).numpy(), rtol=1e-10)
-    assert d_alpha.numpy() < 0
+def test_default_regulariser_is_the_codes_5e_2():
+    """lambda = 5e-2 (the authors' costs.py) in the loss, the method and the registry; the loss's
+    regulariser is lambda x the raw scores' mean square summed over the three pairs (NumPy)."""
+    f = _features(scale=3.0)
+    loss, _ = amdim_loss(*_tf_args(f))
+    no_reg, _ = amdim_loss(*_tf_args(f), reg_weight=0.0)
+    _, ref_terms = _np_loss(f, lam=1.0)
+    np.testing.assert_allclose(loss.numpy() - no_reg.numpy(), 5e-2 * ref_terms["score_reg"],
+                               rtol=1e-4)
+    assert base_config("amdim").model.reg_weight == 5e-2
+    assert AMDIM(AMDIMEncoder(ndf=4, n_rkhs=16, n_depth=1)).reg_weight == 5e-2
 
-    with tf.GradientTape() as tape:
-        _, _, entropy = mixture_objective(s, tau=1.0)
-        entropy_loss = -tf.reduce_mean(entropy)  # the alpha H(q) part of -eq. (6), alpha = 1
-    before = tf.reduce_mean(entropy).numpy()
-    s.assign_sub(0.1 * tape.gradient(entropy_loss, s))
-    _, _, after = mixture_objective(s, tau=1.0)
-    assert tf.reduce_mean(after).numpy() > before
+
+def test_r1_is_f1_as_the_codes_nopnet():
+    """The NCE's global source is f1 itself, the vector the probes read (model(x)); the only
+    trainable weights beside the encoder's are phi_5 and phi_7."""
+    encoder = AMDIMEncoder(ndf=4, n_rkhs=16, n_depth=1)
+    model = AMDIM(encoder)
+    model.build((None, 32, 32, 3))
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
+    r1, r5, r7 = model.embed(x, training=False)
+    f1 = encoder.feature_maps()(x, training=False)[0]
+    np.testing.assert_array_equal(r1.numpy(), f1.numpy().reshape(3, 16))
+    np.testing.assert_array_equal(r1.numpy(), model(x, training=False).numpy())
+    heads = len(model.phi5.trainable_weights) + len(model.phi7.trainable_weights)
+    assert len(model.trainable_weights) == len(encoder.trainable_weights) + heads
+    assert r5.shape == (3, 5, 5, 16) and r7.shape == (3, 7, 7, 16)
+
+
+def _np_translate(image, dy, dx):
+    """The code's RandomTranslateWithReflect by (dy, dx), in NumPy: reflect-pad, then crop."""
+    h, w, _ = image.shape
+    padded = np.pad(image, [(4, 4), (4, 4), (0, 0)], mode="reflect")
+    return padded[4 - dy:4 - dy + h, 4 - dx:4 - dx + w]
+
+
+def _geometry_only(name):
+    config = load_recipe(os.path.join(CONFIGS, f"{name}.py"))
+    config.augment.color_jitter_probability = 0.0
+    config.augment.grayscale_probability = 0.0
+    return config
+
+
+@pytest.mark.parametrize("name", ["amdim_cifar10", "quickstart_amdim"])
+def test_cifar_recipes_views_are_the_codes_transforms_c10(name):
+    """With colour off, each view is the image translated by (dy, dx) in [-4, 4]^2 with reflection
+    (NumPy), or itself (p 0.2 + 0.8 / 81), after one flip shared by both views (p 0.5); no crop."""
+    config = _geometry_only(name)
+    transform = builders.build_transform(validate_config(config))
+    images = np.random.default_rng(0).integers(0, 256, (200, 32, 32, 3), dtype=np.uint8)
+    views = [v.numpy() for v in transform(images, tf.constant([5, 6]))]
+    x = images.astype(np.float64) / 255.0
+    shifts = [(dy, dx) for dy in range(-4, 5) for dx in range(-4, 5)]
+    found = np.zeros((2, len(x), 2), int)
+    flips = np.zeros((2, len(x)), bool)
+    for i, image in enumerate(x):
+        # [2 flips x 81 shifts, 32, 32, 3]: every geometry the code can give this image.
+        candidates = np.stack([_np_translate(source, dy, dx) for source in (image, image[:, ::-1])
+                               for dy, dx in shifts])
+        for v in range(2):
+            match = np.flatnonzero(np.abs(candidates - views[v][i]).max(axis=(1, 2, 3)) < 1e-5)
+            assert len(match) == 1, (name, v, i, len(match))
+            flips[v, i], found[v, i] = match[0] >= len(shifts), shifts[match[0] % len(shifts)]
+    np.testing.assert_array_equal(flips[0], flips[1])  # one flip for both views
+    assert 0.38 < flips[0].mean() < 0.62
+    unmoved = (found == 0).all(axis=2).mean()
+    assert 0.21 - 0.08 < unmoved < 0.21 + 0.08  # 1 - 0.8 * 80 / 81
+    assert np.abs(found).max() == 4
+    assert (found[0] != found[1]).any(axis=1).mean() > 0.5  # each view translates on its own
+
+
+def test_stl_and_imagenet_views_share_one_flip():
+    """TransformsSTL10 / ImageNet128 flip the image once before both resized crops: with the crop
+    at the whole image and colour off, the two views of an image are equal, flipped or not."""
+    for name, size in (("amdim_stl10", 64), ("amdim_imagenet", 128)):
+        config = _geometry_only(name)
+        config.augment.crop_scale = (1.0, 1.0)
+        config.augment.crop_ratio = (1.0, 1.0)
+        transform = builders.build_transform(validate_config(config))
+        images = np.random.default_rng(1).integers(0, 256, (64, size, size, 3), dtype=np.uint8)
+        v1, v2 = (v.numpy() for v in transform(images, tf.constant([3, 4])))
+        x = images / 255.0
+        flipped = np.abs(v1 - x[:, :, ::-1]).max(axis=(1, 2, 3)) < 1e-4
+        kept = np.abs(v1 - x).max(axis=(1, 2, 3)) < 1e-4
+        assert (flipped | kept).all() and 0.25 < flipped.mean() < 0.75
+        np.testing.assert_allclose(v1, v2, atol=1e-6)
+
+
+def test_view_transforms_round_trip_their_config():
+    views = SharedFlipViews([TranslateColorTransform(3, 0.5, (0.1, 0.2, 0.3, 0.05), 0.7, 0.1)] * 2,
+                            flip_probability=0.25)
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(views))
+    assert again.get_config() == views.get_config() and again.flip_probability == 0.25
+    images = np.random.default_rng(2).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    for a, b in zip(views(images, tf.constant([1, 2])), again(images, tf.constant([1, 2]))):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def _random_weights(model, seed=0):
@@ -206,11 +335,11 @@ def test_method_trains_with_mixtures_and_round_trips(tmp_path):
     x = np.random.default_rng(0).random((2, 8, 32, 32, 3)).astype("float32")
     history = model.fit(tf.data.Dataset.from_tensor_slices((x[0], x[1])).batch(4), epochs=2,
                         verbose=0)
-    assert np.isfinite(history.history["loss"]).all() and history.history["entropy"][0] > 0
+    assert np.isfinite(history.history["loss"]).all()
     path = tmp_path / "method.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert loaded.num_mixtures == 3
+    assert (loaded.num_mixtures, loaded.entropy_weight) == (3, 0.1)
     np.testing.assert_allclose(loaded.predict(x[0], verbose=0), model.predict(x[0], verbose=0),
                                rtol=1e-5, atol=1e-6)
 

@@ -1,5 +1,6 @@
-"""AMDIM's heads (Bachman et al. 2019, arXiv 1906.00910): the embeddings phi_n of each scale into the
-shared n_rkhs space (section 3.3) and the mixture heads m_k on f1 (section 3.7)."""
+"""AMDIM's heads (Bachman et al. 2019, arXiv 1906.00910): the embeddings phi_5, phi_7 of the local
+features into the shared n_rkhs space (section 3.3; f1 needs none, the code's NopNet) and the
+mixture heads m_k on f1 (section 3.7)."""
 
 import keras
 
@@ -16,8 +17,8 @@ def _identity_like(shape, dtype=None):
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class ResidualEmbedding(keras.layers.Layer):
-    """phi: x -> BN(W2 relu([BN](W1 x)) + S x), on the last axis (a 1x1-conv residual block on a
-    map, an MLP with a residual connection on a vector): the code's FakeRKHSConvNet.
+    """phi: x -> BN(W2 relu([BN](W1 x)) + S x) on the last axis, a 1x1-conv residual block on a
+    feature map: the code's FakeRKHSConvNet (model.py), AMDIM's phi_5 and phi_7.
 
     W2 starts at zero and S near the identity, as in the code, so phi starts close to a linear map.
 

@@ -9,8 +9,9 @@ log-softmax is the paper's masked pseudo-code: s_shift = s - max_neg, s_exp = ex
 s_other = sum of s_exp over the negatives (shared by all L positives of the source), and
 s_nce = s_shift_pos - log(s_exp_pos + s_other).
 
-Soft clipping c * tanh(s / c) (c = 20) keeps the scores bounded, and lambda * mean(s^2) (the paper's
-lambda = 4e-2; the authors' code uses 5e-2) is added on the raw, unclipped scores of all pairs.
+Soft clipping c * tanh(s / c) (c = 20) keeps the scores bounded, and lambda * mean(s^2) is added on
+the raw, unclipped scores of all pairs: lambda = 5e-2 by default, the authors' released code
+(costs.py, `lgt_reg`); the paper's text says 4e-2.
 Following the authors' code (costs.py), scores are divided by sqrt(n_rkhs) before both.
 """
 
@@ -68,23 +69,27 @@ def nce_scores(source, target, clip=20.0, gather=True):
     return s_nce, raw_sq_mean
 
 
-def mixture_objective(s_nce, tau=1.0, alpha=0.0):
-    """Eq. (6) with the q of eq. (7): per location, sum_j q_j s_j + alpha H(q), q = softmax(tau s).
+def mixture_objective(s_nce, alpha=1.0):
+    """Eq. (6) at its optimal q: per location, max over q of sum_j q_j s_j + alpha H(q), whose
+    maximiser is q = softmax(s / alpha) over the k components (so eq. 7's temperature is 1 / alpha)
+    and whose value is alpha logsumexp(s / alpha).
 
     Args:
         s_nce: [n, k, L] NCE scores of k mixture components of the source against each location.
+        alpha: the entropy weight, > 0 (alpha -> 0 tends to the best component's score).
     Returns:
-        (objective [n, L] to maximise, q [n, k, L], entropy [n, L]). With k = 1, q = 1, H = 0 and
-        the objective is s_nce itself.
+        (objective [n, L] to maximise, q [n, k, L], entropy H(q) [n, L]). With k = 1, q = 1, H = 0
+        and the objective is s_nce itself. At the optimum d objective / d s = q, so gradients
+        through q would add nothing; they flow through s only.
     """
-    q = tf.nn.softmax(tau * s_nce, axis=1)
-    log_q = tf.nn.log_softmax(tau * s_nce, axis=1)
-    entropy = -tf.reduce_sum(q * log_q, axis=1)
+    logits = s_nce / alpha
+    q = tf.nn.softmax(logits, axis=1)
+    entropy = -tf.reduce_sum(q * tf.nn.log_softmax(logits, axis=1), axis=1)
     return tf.reduce_sum(q * s_nce, axis=1) + alpha * entropy, q, entropy
 
 
 def amdim_loss(r1_a, r5_a, r7_a, r1_b, r5_b, r7_b, r5_index_a, r5_index_b, clip=20.0,
-               reg_weight=4e-2, tau=1.0, alpha=0.0, gather=True):
+               reg_weight=5e-2, alpha=1.0, gather=True):
     """AMDIM's loss for the scale pairs (1, 5), (1, 7), (5, 5), both directions; call it from a
     replica context (every target is gathered over the global batch).
 
@@ -93,8 +98,8 @@ def amdim_loss(r1_a, r5_a, r7_a, r1_b, r5_b, r7_b, r5_index_a, r5_index_b, clip=
         r5_a, r5_b: [n, 5, 5, d]; r7_a, r7_b: [n, 7, 7, d] the local embeddings.
         r5_index_a, r5_index_b: [n] int, the f5 location (0..24) of each image used as the source
             of the (5, 5) prediction (the authors' code samples one per image and step).
-        clip: soft-clipping range c (20); reg_weight: lambda (paper 4e-2, code 5e-2).
-        tau, alpha: eq. (7)'s temperature and eq. (6)'s entropy weight (mixture sources only).
+        clip: soft-clipping range c (20); reg_weight: lambda (the code's 5e-2; the paper says 4e-2).
+        alpha: eq. (6)'s entropy weight (mixture sources only; q = softmax(s_nce / alpha)).
     Returns:
         (loss, terms): this replica's loss (the replica mean equals the one-device loss on the
         global batch) and {"nce_1t5", "nce_1t7", "nce_5t5", "score_reg", "entropy"}.
@@ -110,7 +115,7 @@ def amdim_loss(r1_a, r5_a, r7_a, r1_b, r5_b, r7_b, r5_index_a, r5_index_b, clip=
     def direction(source, target):
         s_nce, sq = nce_scores(source, flat(target), clip, gather)
         if s_nce.shape.rank == 3:
-            objective, _, entropy = mixture_objective(s_nce, tau, alpha)
+            objective, _, entropy = mixture_objective(s_nce, alpha)
             entropies.append(tf.reduce_mean(entropy))
         else:
             objective = s_nce
