@@ -1,5 +1,7 @@
-"""Context Encoder (Pathak et al. 2016): masks, the masked L2, the two-optimizer step (each net
-learns from its own loss only) and checkpoints holding both optimizers."""
+"""Context Encoder (Pathak et al. 2016): masks, the masked L2 at the authors' scale, the
+generator's gradient balance and the discriminator's input against their train.lua, the
+two-optimizer step (each net learns from its own loss only) and checkpoints holding both
+optimizers."""
 
 import keras
 import numpy as np
@@ -70,16 +72,18 @@ def test_reconstruction_loss_ignores_unmasked_pixels():
     changed = prediction.copy()
     changed[weights.numpy()[..., 0] == 0] = 123.0  # anything outside hole and band
     assert float(masked_l2(changed, target, weights)) == pytest.approx(loss, rel=1e-6)
+    # train.lua's scale: the mean over the predicted region's elements (hole + band, x 3
+    # channels), the band's squared error counted 10x; not divided by the summed weights.
     w = weights.numpy().astype(np.float64)
-    expected = (w * (prediction - target) ** 2).sum() / (w.sum() * 3)
+    expected = (w * (prediction - target) ** 2).sum() / ((w > 0).sum() * 3)
     assert loss == pytest.approx(expected, rel=1e-5)
 
 
-def _model(adversarial_weight=0.001):
+def _model(adversarial_weight=0.001, **kwargs):
     encoder = encoders.ResNet(18, stem="cifar", stem_stride=2, width_multiplier=0.125,
                               input_shape=(32, 32, 3))
     model = ContextEncoder(encoder, decoder_filters=(16, 8), discriminator_filters=(8, 16),
-                           adversarial_weight=adversarial_weight)
+                           adversarial_weight=adversarial_weight, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     model.build((None, 32, 32, 3))
     model.optimizer.build(model.trainable_variables)
@@ -95,14 +99,127 @@ def _values(variables):
     return [v.numpy().copy() for v in variables]
 
 
+class _Critic:
+    """Stands in for the discriminator: records its inputs; logits sum(a * x) (a linear critic,
+    gradient known in closed form) or, given `net`, the real discriminator's in inference mode."""
+
+    def __init__(self, a=None, net=None):
+        self.a, self.net, self.inputs = a, net, []
+
+    def __call__(self, x, training=None):
+        self.inputs.append(np.array(x))
+        if self.net is not None:
+            return self.net(x, training=False)
+        return tf.reduce_sum(x * self.a, axis=[1, 2, 3])
+
+
+def _fixed_prediction(monkeypatch, model, prediction):
+    monkeypatch.setattr(model, "predict_images", lambda masked, training=False: prediction)
+
+
+def test_generator_gradient_balance_is_train_luas(monkeypatch):
+    # train.lua (wtl2 0.999, overlapPred, conditionAdv 0) on the predicted patch P in [-1, 1]:
+    # dG = (1 - wtl2) dBCE/dx + wtl2Matrix * dMSE/dx, BCE the batch mean of -log D(x),
+    # MSE the mean over P's elements, wtl2Matrix 10 wtl2 on the overlap ring and wtl2 inside.
+    model = _model()
+    masked, images, hole, weights = _batch()
+    rng = np.random.default_rng(5)
+    prediction = tf.Variable(rng.uniform(size=images.shape).astype(np.float32))
+    a = rng.normal(0.0, 0.05, images.shape[1:]).astype(np.float32)
+    monkeypatch.setattr(model, "discriminator", _Critic(a))
+    _fixed_prediction(monkeypatch, model, prediction)
+    with tf.GradientTape(persistent=True) as tape:
+        _, values, _ = model.generator_objective((masked, images, hole, weights), training=True)
+        adversarial = model.adversarial_weight * values["adversarial_loss"]
+        reconstruction = model.reconstruction_weight * values["reconstruction_loss"]
+    g_adv = tape.gradient(adversarial, prediction).numpy().astype(np.float64)
+    g_rec = tape.gradient(reconstruction, prediction).numpy().astype(np.float64)
+
+    # The NumPy float64 reference on the patch: the 16 x 16 hole and its 1-pixel ring, 18 x 18.
+    wtl2, b = 0.999, images.shape[0]
+    patch = (slice(None), slice(7, 25), slice(7, 25))
+    x = 2.0 * prediction.numpy().astype(np.float64)[patch] - 1.0
+    y = 2.0 * images.numpy().astype(np.float64)[patch] - 1.0
+    ring = (weights.numpy()[patch] == 10.0).repeat(3, -1)
+    logits = (a[patch[1:]] * x).sum(axis=(1, 2, 3))
+    d_bce = -(1.0 / (1.0 + np.exp(logits)))[:, None, None, None] * a[patch[1:]] / b
+    d_mse = 2.0 * (x - y) / x.size
+    ref_adv = (1.0 - wtl2) * d_bce
+    ref_rec = np.where(ring, 10.0 * wtl2, wtl2) * d_mse
+    ratio = np.linalg.norm(g_adv) / np.linalg.norm(g_rec)
+    assert ratio == pytest.approx(np.linalg.norm(ref_adv) / np.linalg.norm(ref_rec), rel=1e-4)
+    # Pixel by pixel (x = 2p - 1: both terms x 2 with respect to the [0, 1] prediction), and
+    # nothing outside the patch.
+    np.testing.assert_allclose(g_adv[patch], 2.0 * ref_adv, rtol=1e-4, atol=1e-12)
+    np.testing.assert_allclose(g_rec[patch], 2.0 * ref_rec, rtol=1e-4, atol=1e-12)
+    outside = np.ones(images.shape, bool)
+    outside[patch] = False
+    assert not g_adv[outside].any() and not g_rec[outside].any()
+
+
+def _new_context(images, weights, seed=7):
+    """`images` with every pixel outside the predicted region (weight 0) redrawn."""
+    context = (weights.numpy() == 0).repeat(3, -1)
+    noise = np.random.default_rng(seed).uniform(size=images.shape).astype(np.float32)
+    changed = np.where(context, noise, images.numpy())
+    assert (changed != images.numpy())[context].mean() > 0.99
+    return tf.constant(changed)
+
+
+def _critic_inputs_and_losses(monkeypatch, model, images, hole, weights):
+    critic = _Critic(net=model.discriminator)
+    monkeypatch.setattr(model, "discriminator", critic)
+    masked = masks.fill_holes(images, hole, augment.dense_targets.IMAGENET_MEAN)
+    _, values = model.compute_objective((masked, images, hole, weights), training=False)
+    monkeypatch.setattr(model, "discriminator", critic.net)
+    return critic.inputs, float(values["adversarial_loss"]), float(values["discriminator_loss"])
+
+
+def test_discriminator_sees_the_predicted_region_only(monkeypatch):
+    # conditionAdv = 0 in train.lua: the critic gets the predicted patch, real or generated, and
+    # no context pixel; with the prediction fixed, redrawing the whole context changes nothing it
+    # sees (real and fake inputs, its outputs, both adversarial losses).
+    model = _model()
+    _, images, hole, weights = _batch()
+    prediction = tf.constant(np.random.default_rng(6).uniform(size=images.shape), tf.float32)
+    _fixed_prediction(monkeypatch, model, prediction)
+    before = _critic_inputs_and_losses(monkeypatch, model, images, hole, weights)
+    after = _critic_inputs_and_losses(monkeypatch, model, _new_context(images, weights), hole,
+                                      weights)
+    assert len(before[0]) == 3  # the generator's fake, the critic's real and fake
+    for x, z in zip(before[0], after[0]):
+        np.testing.assert_array_equal(x, z)
+    assert before[1:] == after[1:]
+    # It does see the region: the real input is the image there, in [-1, 1], zero elsewhere.
+    region = (weights.numpy() > 0).repeat(3, -1)
+    np.testing.assert_allclose(before[0][1], np.where(region, 2 * images.numpy() - 1, 0.0),
+                               atol=1e-6)
+    np.testing.assert_allclose(before[0][0], np.where(region, 2 * prediction.numpy() - 1, 0.0),
+                               atol=1e-6)
+
+
+def test_composite_option_conditions_the_discriminator_on_the_context(monkeypatch):
+    model = _model(discriminator_input="composite")
+    assert ContextEncoder.from_config(model.get_config()).discriminator_input == "composite"
+    _, images, hole, weights = _batch()
+    prediction = tf.constant(np.random.default_rng(6).uniform(size=images.shape), tf.float32)
+    _fixed_prediction(monkeypatch, model, prediction)
+    before = _critic_inputs_and_losses(monkeypatch, model, images, hole, weights)
+    after = _critic_inputs_and_losses(monkeypatch, model, _new_context(images, weights), hole,
+                                      weights)
+    assert all(not np.array_equal(x, z) for x, z in zip(before[0], after[0]))
+    with pytest.raises(ValueError, match="discriminator_input"):
+        _model(discriminator_input="context")
+
+
 def test_each_network_learns_from_its_own_loss_only():
     model = _model()
     data = _batch()
     # Gradients: the discriminator's loss reaches no generator weight (composites are detached);
     # the generator's loss (which runs the discriminator) is applied to generator weights only.
     with tf.GradientTape() as tape:
-        _, _, composite = model.generator_objective(data, training=True)
-        d_loss = model.critic_objective(data[1], composite, training=True)
+        _, _, (real, fake) = model.generator_objective(data, training=True)
+        d_loss = model.critic_objective(real, fake, training=True)
     grads = tape.gradient(d_loss, model.generator_variables())
     assert all(g is None for g in grads)
     # One train_step: with the generator optimizer's rate 0, the encoder must not move at all

@@ -24,9 +24,12 @@ def soft_cross_entropy(logits, targets, weights=None):
 
 
 def masked_l2(predictions, targets, weights):
-    """Pathak et al.'s reconstruction loss (Eq. 1): sum of `weights` [B, H, W, 1] x squared error
-    over pixels and channels, divided by sum(weights) x channels. Pixels of weight 0 (the context
-    outside the hole and its overlap band) do not count at all.
+    """Pathak et al.'s reconstruction loss (Eq. 1) as their code (`train.lua`) scales it: the
+    squared error times `weights` [B, H, W, 1], averaged over the predicted region's elements
+    (pixels of weight > 0, times channels). `train.lua`: nn.MSECriterion's mean over the predicted
+    patch, its gradient times 10 on the overlap ring (overlapL2Weight); weights 1 (hole) and 10
+    (band) give exactly that. Pixels of weight 0 do not count at all. Units are the caller's (the
+    authors' are [-1, 1]: the squared error is 4x that of [0, 1] pixels).
 
     Under a strategy the divisor is the global batch's (summed over replicas, / replicas): random
     holes cover a different area on each replica, and the replicas' losses, summed as their
@@ -34,15 +37,16 @@ def masked_l2(predictions, targets, weights):
 
     Example:
     ```python
-    loss = masked_l2(decoded, images, hole + 10 * overlap_band(hole, 1))
+    loss = masked_l2(2 * decoded - 1, 2 * images - 1, hole + 10 * overlap_band(hole, 1))
     ```
     """
     predictions, targets = tf.cast(predictions, tf.float32), tf.cast(targets, tf.float32)
     weights = tf.cast(weights, tf.float32)
     channels = tf.cast(tf.shape(targets)[-1], tf.float32)
     error = tf.reduce_sum(weights * tf.square(predictions - targets))
-    total_weight = cross_replica_sum(tf.reduce_sum(weights)) / num_replicas()
-    return error / tf.maximum(total_weight * channels, 1e-12)
+    region = tf.reduce_sum(tf.cast(weights > 0, tf.float32))
+    region = cross_replica_sum(region) / num_replicas()
+    return error / tf.maximum(region * channels, 1.0)
 
 
 def discriminator_loss(real_logits, fake_logits):

@@ -13,24 +13,48 @@ from keras_ssl.methods.base import PretrainingMethod
 from keras_ssl.methods.colorization import _Untracked, decoder_blocks, feature_map_model
 
 
+# What the discriminator sees (see `ContextEncoder`).
+DISCRIMINATOR_INPUTS = ("region", "composite")
+
+
+def to_signed(images):
+    """[0, 1] pixels -> the authors' [-1, 1] (their data loader's `mul(2):add(-1)`)."""
+    return 2.0 * images - 1.0
+
+
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class ContextEncoder(PretrainingMethod):
     """Fill in the masked part of an image from its context, with an adversarial critic.
 
     Generator: encoder (last feature map) -> `ChannelwiseFullyConnected` -> `DecoderHead` to the
-    full image (sigmoid), composited into the context. Its loss (section 3.2, Eq. 3) is
-    `reconstruction_weight` x the masked L2 (weights 1 on the hole, 10 on the overlap band, 0
-    elsewhere; `keras_ssl.losses.masked_l2`) + `adversarial_weight` x -log D(composite), with
-    the paper's 0.999 / 0.001. The discriminator (`PatchDiscriminator`) learns real images
-    against composites, -log D(real) - log(1 - D(composite)).
+    full image (sigmoid), of which the predicted region (the hole and its overlap band) counts.
+    Its loss (section 3.2, Eq. 3) is `reconstruction_weight` x the masked L2 +
+    `adversarial_weight` x -log D(prediction), the paper's 0.999 / 0.001, at the scale of the
+    authors' `train.lua` (center inpainting, conditionAdv = 0), not rescaled weights: pixels in
+    [-1, 1] (`to_signed`), the L2 a mean over the predicted region's elements with the gradient
+    10x on the overlap band (`keras_ssl.losses.masked_l2`; weights 1 / 10 / 0 from the
+    transform), the adversarial term a mean over the batch (nn.BCECriterion). The generator's
+    gradient is then `train.lua`'s `(1 - wtl2) dBCE + wtl2Matrix * dMSE` with wtl2 = 0.999 (the
+    earlier [0, 1] L2 divided by the summed weights made the adversarial term ~12x stronger).
+
+    The discriminator (`PatchDiscriminator`, its Eq. 2 loss -log D(real) - log(1 - D(fake)))
+    sees, with `discriminator_input="region"` (the default, as `train.lua` with conditionAdv = 0
+    and the paper's section 3.2, where a context-conditioned critic exploited the seams): the
+    predicted region only, real pixels against the raw prediction there, zero (mid-grey)
+    elsewhere; no context pixel reaches it. For the central square this is the authors' 64 x 64
+    patch (hole + 4-pixel ring) in an otherwise empty frame (they crop it instead).
+    `"composite"`: the whole image, context with the prediction pasted into the hole, against
+    the real image (the option the paper dropped).
 
     Two optimizers in one `train_step`: `self.optimizer` (the one `compile` gets, from the
     CLI's `train` section) updates the encoder, channel-wise FC and decoder with the generator's
-    gradients only; `self.discriminator_optimizer` (Adam, `discriminator_learning_rate`,
-    beta_1 0.5 as DCGAN / the paper's code) updates the discriminator with its own loss only
-    (composites are computed from stopped-gradient predictions for it). Its variables are part
-    of `model.variables`, so `keras_ssl.callbacks.TrainingCheckpoint` saves and restores them.
-    `adversarial_weight=0` trains reconstruction only (no discriminator step).
+    gradients only (`train.lua`: Adam 2e-3, beta_1 0.5, 10x the discriminator's rate when
+    0 < wtl2 < 1); `self.discriminator_optimizer` (Adam, `discriminator_learning_rate`,
+    beta_1 0.5, epsilon 1e-8: `train.lua`'s lr 2e-4 / beta1 0.5 and optim.adam's defaults)
+    updates the discriminator with its own loss only, on stopped-gradient predictions. Here the
+    generator steps first, then the discriminator (`train.lua`: the other way round). Its
+    variables are part of `model.variables`, so `keras_ssl.callbacks.TrainingCheckpoint` saves
+    and restores them. `adversarial_weight=0` trains reconstruction only (no discriminator step).
 
     Trained on `(masked, images, hole, weights)` from `keras_ssl.augment.InpaintingTransform`.
 
@@ -38,15 +62,17 @@ class ContextEncoder(PretrainingMethod):
         encoder: an encoder with `feature_maps` (`keras_ssl.encoders.ResNet`).
         decoder_filters: widths of the up-convolutions (their count follows from the sizes).
         discriminator_filters: the discriminator's convolution widths.
-        reconstruction_weight, adversarial_weight: the paper's 0.999 and 0.001.
-        discriminator_learning_rate: the discriminator's Adam rate (paper: 2e-4).
+        reconstruction_weight, adversarial_weight: the paper's 0.999 and 0.001 (`train.lua`'s
+            wtl2 and 1 - wtl2).
+        discriminator_learning_rate: the discriminator's Adam rate (`train.lua`: 2e-4).
+        discriminator_input: "region" (default) or "composite", see above.
         channelwise_dropout: dropout after the channel-wise FC.
         synchronized_bn: batch norm of the decoder and discriminator over all replicas.
 
     Example:
     ```python
     model = ContextEncoder(keras_ssl.encoders.ResNet18(stem="cifar"))
-    model.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+    model.compile(optimizer=keras.optimizers.Adam(2e-3, beta_1=0.5))   # train.lua's generator
     model.fit(pretraining_dataset(..., transform=InpaintingTransform("central")))
     filled = model.inpaint(masked, hole)
     ```
@@ -56,14 +82,18 @@ class ContextEncoder(PretrainingMethod):
 
     def __init__(self, encoder, decoder_filters=(64, 32, 16, 8), discriminator_filters=(32, 64, 128),
                  reconstruction_weight=0.999, adversarial_weight=0.001,
-                 discriminator_learning_rate=2e-4, channelwise_dropout=0.0, synchronized_bn=False,
-                 **kwargs):
+                 discriminator_learning_rate=2e-4, discriminator_input="region",
+                 channelwise_dropout=0.0, synchronized_bn=False, **kwargs):
         super().__init__(encoder, **kwargs)
+        if discriminator_input not in DISCRIMINATOR_INPUTS:
+            raise ValueError(f"discriminator_input must be one of {DISCRIMINATOR_INPUTS}, "
+                             f"got {discriminator_input!r}.")
         self.decoder_filters = tuple(int(f) for f in decoder_filters)
         self.discriminator_filters = tuple(int(f) for f in discriminator_filters)
         self.reconstruction_weight = float(reconstruction_weight)
         self.adversarial_weight = float(adversarial_weight)
         self.discriminator_learning_rate = float(discriminator_learning_rate)
+        self.discriminator_input = discriminator_input
         self.channelwise_dropout = float(channelwise_dropout)
         self.synchronized_bn = synchronized_bn
         self._maps = _Untracked(feature_map_model(encoder))
@@ -73,7 +103,8 @@ class ContextEncoder(PretrainingMethod):
         self.discriminator = PatchDiscriminator(self.discriminator_filters, synchronized_bn,
                                                 name="discriminator")
         self.discriminator_optimizer = keras.optimizers.Adam(
-            self.discriminator_learning_rate, beta_1=0.5, name="discriminator_optimizer")
+            self.discriminator_learning_rate, beta_1=0.5, epsilon=1e-8,
+            name="discriminator_optimizer")
 
     @property
     def adversarial(self):
@@ -115,31 +146,39 @@ class ContextEncoder(PretrainingMethod):
         prediction = self.predict_images(masked)
         return masked * (1.0 - hole) + prediction * hole
 
+    def discriminator_inputs(self, images, prediction, hole, weights):
+        """(real, fake) discriminator inputs in [-1, 1] for `self.discriminator_input`."""
+        if self.discriminator_input == "composite":
+            composite = images * (1.0 - hole) + prediction * hole
+            return to_signed(images), to_signed(composite)
+        region = tf.cast(weights > 0, images.dtype)
+        return region * to_signed(images), region * to_signed(prediction)
+
     def generator_objective(self, data, training):
+        """(loss, values, (real, fake)): the generator's loss and the discriminator's inputs."""
         masked, images, hole, weights = data
         prediction = self.predict_images(masked, training)
-        reconstruction = masked_l2(prediction, images, weights)
-        composite = images * (1.0 - hole) + prediction * hole
+        reconstruction = masked_l2(to_signed(prediction), to_signed(images), weights)
+        real, fake = self.discriminator_inputs(images, prediction, hole, weights)
         values = {"reconstruction_loss": reconstruction}
         loss = self.reconstruction_weight * reconstruction
         if self.adversarial:
             adversarial = generator_adversarial_loss(
-                tf.cast(self.discriminator(composite, training=training), tf.float32))
+                tf.cast(self.discriminator(fake, training=training), tf.float32))
             loss = loss + self.adversarial_weight * adversarial
             values["adversarial_loss"] = adversarial
         else:
             values["adversarial_loss"] = tf.constant(0.0)
-        return loss, values, composite
+        return loss, values, (real, fake)
 
-    def critic_objective(self, images, composite, training):
-        real = tf.cast(self.discriminator(images, training=training), tf.float32)
-        fake = tf.cast(self.discriminator(tf.stop_gradient(composite), training=training),
-                       tf.float32)
+    def critic_objective(self, real, fake, training):
+        real = tf.cast(self.discriminator(real, training=training), tf.float32)
+        fake = tf.cast(self.discriminator(tf.stop_gradient(fake), training=training), tf.float32)
         return discriminator_loss(real, fake)
 
     def compute_objective(self, data, training):
-        loss, values, composite = self.generator_objective(data, training)
-        values["discriminator_loss"] = (self.critic_objective(data[1], composite, training)
+        loss, values, pair = self.generator_objective(data, training)
+        values["discriminator_loss"] = (self.critic_objective(*pair, training)
                                         if self.adversarial else tf.constant(0.0))
         return loss, values
 
@@ -147,14 +186,14 @@ class ContextEncoder(PretrainingMethod):
         self._build_from(data)
         generator_vars = self.generator_variables()
         with tf.GradientTape() as tape:
-            loss, values, composite = self.generator_objective(data, training=True)
+            loss, values, pair = self.generator_objective(data, training=True)
             scaled = self.optimizer.scale_loss(loss / num_replicas())
         gradients = tape.gradient(scaled, generator_vars)
         self.optimizer.apply_gradients(zip(gradients, generator_vars))
         if self.adversarial:
             critic_vars = self.discriminator.trainable_variables
             with tf.GradientTape() as tape:
-                d_loss = self.critic_objective(data[1], composite, training=True)
+                d_loss = self.critic_objective(*pair, training=True)
                 scaled = d_loss / num_replicas()
             d_gradients = tape.gradient(scaled, critic_vars)
             self.discriminator_optimizer.apply_gradients(zip(d_gradients, critic_vars))
@@ -170,6 +209,7 @@ class ContextEncoder(PretrainingMethod):
                       reconstruction_weight=self.reconstruction_weight,
                       adversarial_weight=self.adversarial_weight,
                       discriminator_learning_rate=self.discriminator_learning_rate,
+                      discriminator_input=self.discriminator_input,
                       channelwise_dropout=self.channelwise_dropout,
                       synchronized_bn=self.synchronized_bn)
         return config
@@ -186,6 +226,8 @@ def _checks(config):
     config_checks.check(m.adversarial_weight >= 0, "model.adversarial_weight",
                         m.adversarial_weight, ">= 0 (0: reconstruction only)")
     config_checks.positive("model.discriminator_learning_rate", m.discriminator_learning_rate)
+    config_checks.check(m.discriminator_input in DISCRIMINATOR_INPUTS, "model.discriminator_input",
+                        m.discriminator_input, f"one of {DISCRIMINATOR_INPUTS}")
     config_checks.same_synchronized_bn(config)
 
 
@@ -205,12 +247,14 @@ def _eval_figures(model, config, images):
 
 registry.register(
     "context_encoder", ContextEncoder,
-    # Pathak et al. 2016, section 3 and 4: joint loss 0.999 L2 + 0.001 adversarial, overlap band
-    # weighted 10x (their code's overlapL2Weight), Adam 2e-4 with beta_1 0.5 for both nets, the
-    # central half-side square as the default mask.
+    # Pathak et al. 2016, section 3.2 and their train.lua: joint loss 0.999 L2 + 0.001
+    # adversarial at the code's scale, overlap band weighted 10x (overlapL2Weight), the
+    # discriminator on the predicted region only (conditionAdv = 0) with Adam 2e-4, beta_1 0.5;
+    # the central half-side square as the default mask (train.lua's fineSize / 2 patch).
     model=dict(decoder_filters=(64, 32, 16, 8), discriminator_filters=(32, 64, 128),
                reconstruction_weight=0.999, adversarial_weight=0.001,
-               discriminator_learning_rate=2e-4, channelwise_dropout=0.0, synchronized_bn=False),
+               discriminator_learning_rate=2e-4, discriminator_input="region",
+               channelwise_dropout=0.0, synchronized_bn=False),
     augment=dict(kind="central", hole_size=None, num_blocks=4, block_size=None, coverage=0.25,
                  overlap=1, flip_probability=0.5),
     views=context_encoder_views, checks=_checks, preview=_preview, eval_figures=_eval_figures)
