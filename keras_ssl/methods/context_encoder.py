@@ -250,7 +250,8 @@ registry.register(
     # Pathak et al. 2016, section 3.2 and their train.lua: joint loss 0.999 L2 + 0.001
     # adversarial at the code's scale, overlap band weighted 10x (overlapL2Weight), the
     # discriminator on the predicted region only (conditionAdv = 0) with Adam 2e-4, beta_1 0.5;
-    # the central half-side square as the default mask (train.lua's fineSize / 2 patch).
+    # the central half-side square as the default hole (train.lua's predicted patch, its ring
+    # included, is half the side).
     model=dict(decoder_filters=(64, 32, 16, 8), discriminator_filters=(32, 64, 128),
                reconstruction_weight=0.999, adversarial_weight=0.001,
                discriminator_learning_rate=2e-4, discriminator_input="region",
