@@ -36,6 +36,9 @@ class ContextEncoder(PretrainingMethod):
     transform), the adversarial term a mean over the batch (nn.BCECriterion). The generator's
     gradient is then `train.lua`'s `(1 - wtl2) dBCE + wtl2Matrix * dMSE` with wtl2 = 0.999 (the
     earlier [0, 1] L2 divided by the summed weights made the adversarial term ~12x stronger).
+    The sigmoid output in [-1, 1] is tanh(z / 2), their tanh up to the last layer's scale. For
+    random masks `train_random.lua` reconstructs the whole image (useOverlapPred = 1: 10x on the
+    context) and its critic sees the whole prediction; here both stay on the hole and its band.
 
     The discriminator (`PatchDiscriminator`, its Eq. 2 loss -log D(real) - log(1 - D(fake)))
     sees, with `discriminator_input="region"` (the default, as `train.lua` with conditionAdv = 0
