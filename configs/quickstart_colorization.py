@@ -1,6 +1,8 @@
 """Colorization on CIFAR-10 at the SimCLR quickstart's encoder size (1/4-width ResNet-18,
 stride-2 CIFAR stem) for a 2-core CPU: L in, a distribution over the ab bins that the training
-images reach (grid 10) at 8 x 8 out, rebalanced soft cross-entropy (Zhang et al. 2016)."""
+images reach (grid 10) at 8 x 8 out against the ab of every 4th pixel, rebalanced soft
+cross-entropy with the grey images of CIFAR-10 masked out (Zhang et al. 2016 and their code; see
+`keras_ssl.methods.Colorization`)."""
 
 from keras_ssl.cli.config import base_config
 

@@ -44,9 +44,11 @@ class ColorizationTransform(_WholeImage):
 
     Images are flipped (Zhang et al. train on flipped random crops); the model converts them to L
     itself. Targets are at 1/`output_stride` resolution (the paper predicts at 1/4, 56 x 56 of
-    224): the ab channels area-averaged, then `"classification"`: soft-encoded over `bins`
-    (5 nearest bins, Gaussian sigma 5; [B, s, s, Q] summing to 1), `"regression"`: the ab values
-    themselves ([B, s, s, 2]), the paper's L2 baseline.
+    224): the ab of every `output_stride`-th pixel (`ab_targets`), then `"classification"`:
+    soft-encoded over `bins` (`neighbours` nearest bins, Gaussian `sigma`; [B, s, s, Q] summing
+    to 1; see `keras_ssl.augment.lab.soft_encode` for the 5 of the paper against the 10 of the
+    authors' code), `"regression"`: the ab values themselves ([B, s, s, 2]), the paper's L2
+    baseline.
     """
 
     def __init__(self, bins, output_stride=4, mode="classification", neighbours=5, sigma=5.0,
@@ -79,11 +81,22 @@ class ColorizationTransform(_WholeImage):
 
 
 def ab_targets(images, output_stride):
-    """The ab channels of float RGB `images`, area-averaged by `output_stride`, [B, s, s, 2]."""
-    ab = lab.rgb_to_lab(images)[..., 1:]
-    if output_stride > 1:
-        ab = tf.nn.avg_pool2d(ab, output_stride, output_stride, "VALID")
-    return ab
+    """The ab of every `output_stride`-th pixel of float RGB `images` [B, S, S, 3] (rows and
+    columns 0, s, 2s, ...), [B, S/s, S/s, 2].
+
+    Strided, not averaged, as the authors' `colorization_train_val_v2.prototxt` (`data_ab_ss`: a
+    fixed 1x1 convolution of stride 4; its 4x4 average pooling is commented out): an average
+    blends the colours on either side of an edge into a desaturated ab that neither side has.
+    """
+    images = tf.convert_to_tensor(images)
+    return lab.rgb_to_lab(images[:, ::output_stride, ::output_stride])[..., 1:]
+
+
+def colour_mask(ab, threshold=5.0):
+    """1.0 per image [B] if any |a| or |b| of its ab map [B, h, w, 2] exceeds `threshold`, else
+    0.0 (a greyscale image): the authors' `NonGrayMaskLayer` (`caffe_traininglayers.py`,
+    threshold 5, on the subsampled ab), which zeroes the loss of greyscale training images."""
+    return tf.cast(tf.reduce_any(tf.abs(ab) > threshold, axis=[1, 2, 3]), tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")

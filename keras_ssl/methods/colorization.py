@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl import augment, config_checks
+from keras_ssl.augment.dense_targets import ab_targets, colour_mask
 from keras_ssl.augment.lab import LightnessInput
 from keras_ssl.heads import DecoderHead
 from keras_ssl.losses import soft_cross_entropy
@@ -55,10 +56,17 @@ class Colorization(PretrainingMethod):
     trained `model.encoder` still takes RGB images); a decoder (`DecoderHead`) on its last
     feature map predicts, per output pixel, a distribution over `bins` (the quantised ab gamut,
     313 bins at grid 10 for ImageNet). Loss (section 2.1, Eq. 2): cross-entropy to the
-    soft-encoded truth (5 nearest bins, sigma 5), weighted per pixel by class rebalancing
-    (Eq. 3-4: the smoothed empirical `prior` mixed with the uniform by `rebalance_lambda`,
-    inverted, expectation 1). `decode` gives colours by the annealed mean (T = 0.38, Eq. 5).
-    `mode="regression"` predicts ab directly with an L2 loss (the paper's baseline).
+    soft-encoded truth (5 nearest bins, sigma 5, the paper's; the authors' code uses 10, see
+    `keras_ssl.augment.lab.soft_encode`), weighted per pixel by class rebalancing (Eq. 3-4: the
+    smoothed empirical `prior` mixed with the uniform by `rebalance_lambda`, inverted,
+    expectation 1) and by the authors' grey mask (`NonGrayMaskLayer` in `caffe_traininglayers.py`,
+    not in the paper): a training image none of whose target pixels has |a| or |b| above
+    `grey_threshold` (a greyscale photo, of which ImageNet has some) gets weight 0 instead of
+    teaching the network that everything may be grey. The loss stays the mean over all pixels of
+    the batch, grey images included, as in the code, where the mask scales the gradient
+    (`ClassRebalanceMultLayer`) and the loss's normaliser does not change.
+    `decode` gives colours by the annealed mean (T = 0.38, Eq. 5). `mode="regression"` predicts
+    ab directly with an L2 loss (the paper's baseline), with the same grey mask.
 
     Trained on `(images float [B, S, S, 3], targets)` from `keras_ssl.augment.ColorizationTransform`.
 
@@ -71,6 +79,9 @@ class Colorization(PretrainingMethod):
         decoder_filters: widths of the decoder's blocks after the first (the count is set by the
             feature map and output sizes; the blocks use the first width).
         rebalance_lambda, prior_sigma: class rebalancing (paper: 0.5, 5).
+        grey_threshold: the grey mask's ab threshold (the code's `NonGrayMaskLayer`: 5), tested
+            on the images' ab at the targets' pixels (`augment.dense_targets.ab_targets`), as the
+            code does on its subsampled ab; None trains on grey images too.
         temperature: annealed-mean temperature of `decode` (paper: 0.38).
         synchronized_bn: the decoder's batch norm over all replicas.
         ab_bins, prior_examples: config-only keys (ignored here): the CLI computes `bins` and
@@ -90,7 +101,8 @@ class Colorization(PretrainingMethod):
 
     def __init__(self, encoder, bins=None, prior=None, mode="classification", output_stride=4,
                  decoder_filters=(64,), rebalance_lambda=0.5, prior_sigma=5.0, temperature=0.38,
-                 synchronized_bn=False, ab_bins=None, prior_examples=None, **kwargs):
+                 grey_threshold=5.0, synchronized_bn=False, ab_bins=None, prior_examples=None,
+                 **kwargs):
         del ab_bins, prior_examples  # config keys saying where bins and prior come from
         self.base_encoder = encoder
         super().__init__(lightness_encoder(encoder), **kwargs)
@@ -107,6 +119,7 @@ class Colorization(PretrainingMethod):
         self.rebalance_lambda = float(rebalance_lambda)
         self.prior_sigma = float(prior_sigma)
         self.temperature = float(temperature)
+        self.grey_threshold = None if grey_threshold is None else float(grey_threshold)
         self.synchronized_bn = synchronized_bn
         self.class_weights = augment.rebalancing_weights(self.prior, self.bins,
                                                          self.rebalance_lambda, self.prior_sigma)
@@ -131,14 +144,22 @@ class Colorization(PretrainingMethod):
         return tf.cast(self.decoder(self._maps.model(grey, training=training), training=training),
                        tf.float32)
 
+    def colour_weights(self, images):
+        """Per image [B, 1, 1]: 0 for a greyscale image, else 1 (all 1 without a threshold)."""
+        if self.grey_threshold is None:
+            return tf.ones([tf.shape(images)[0], 1, 1])
+        ab = ab_targets(tf.cast(images, tf.float32), self.output_stride)
+        return colour_mask(ab, self.grey_threshold)[:, None, None]
+
     def compute_objective(self, data, training):
         images, targets = data
         outputs = self.predict_logits(images, training)
+        colourful = self.colour_weights(images)
         if self.mode == "regression":
-            loss = tf.reduce_mean(tf.reduce_sum(tf.square(outputs - targets), axis=-1))
+            loss = tf.reduce_mean(colourful * tf.reduce_sum(tf.square(outputs - targets), -1))
             return loss, {"bin_accuracy": tf.constant(0.0)}
         nearest = tf.argmax(targets, axis=-1, output_type=tf.int32)
-        weights = tf.gather(tf.constant(self.class_weights, tf.float32), nearest)
+        weights = tf.gather(tf.constant(self.class_weights, tf.float32), nearest) * colourful
         loss = soft_cross_entropy(outputs, targets, weights)
         hits = tf.equal(tf.argmax(outputs, axis=-1, output_type=tf.int32), nearest)
         return loss, {"bin_accuracy": tf.reduce_mean(tf.cast(hits, tf.float32))}
@@ -166,7 +187,8 @@ class Colorization(PretrainingMethod):
         config.update(bins=self.bins.tolist(), prior=self.prior.tolist(), mode=self.mode,
                       output_stride=self.output_stride, decoder_filters=self.decoder_filters,
                       rebalance_lambda=self.rebalance_lambda, prior_sigma=self.prior_sigma,
-                      temperature=self.temperature, synchronized_bn=self.synchronized_bn)
+                      temperature=self.temperature, grey_threshold=self.grey_threshold,
+                      synchronized_bn=self.synchronized_bn)
         return config
 
 
@@ -212,6 +234,8 @@ def _checks(config):
     config_checks.positive_int("model.output_stride", m.output_stride)
     config_checks.positive("model.temperature", m.temperature)
     config_checks.probability("model.rebalance_lambda", m.rebalance_lambda)
+    if m.grey_threshold is not None:
+        config_checks.positive("model.grey_threshold", m.grey_threshold)
     config_checks.same_synchronized_bn(config)
 
 
@@ -246,11 +270,13 @@ def _eval_figures(model, config, images):
 registry.register(
     "colorization", Colorization,
     # Zhang et al. 2016, section 2.1 and 3: Q from the grid-10 ab gamut, 5-NN soft encoding with
-    # sigma 5, rebalancing lambda 0.5 with a sigma-5 smoothed prior, annealed mean T = 0.38,
-    # predictions at 1/4 resolution. Bins and prior from (a sample of) the training images.
+    # sigma 5 (the paper's; the code's NNEncLayer: 10-NN), rebalancing lambda 0.5 with a sigma-5
+    # smoothed prior, annealed mean T = 0.38, predictions at 1/4 resolution (strided targets and
+    # the grey mask of threshold 5: the authors' train prototxt and caffe_traininglayers.py).
+    # Bins and prior from (a sample of) the training images.
     model=dict(mode="classification", ab_bins="data", prior_examples=5000, output_stride=4,
                decoder_filters=(64,), rebalance_lambda=0.5, prior_sigma=5.0, temperature=0.38,
-               synchronized_bn=False),
+               grey_threshold=5.0, synchronized_bn=False),
     augment=dict(neighbours=5, sigma=5.0, flip_probability=0.5),
     views=colorization_views, checks=_checks, run_arguments=_run_arguments,
     whole_image_encoder=lambda config, encoder: lightness_encoder(encoder), preview=_preview,
