@@ -48,9 +48,19 @@ def test_rotnet_step_on_rotated_batch():
     images = np.random.default_rng(0).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
     batch = augment.RotationTransform()(images, tf.constant([0, 0]))
     model.build((None, 16, 16, 3))
+    # The step's loss and accuracy are those of the weights before it (training-mode batch norm):
+    # cross-entropy over the 4 rotations in float64.
+    x, labels = (np.asarray(t) for t in batch)
+    logits = np.asarray(model.classifier(model.encoder(x, training=True), training=True),
+                        np.float64)
+    top = logits.max(1, keepdims=True)
+    log_softmax = logits - top - np.log(np.exp(logits - top).sum(1, keepdims=True))
+    want_loss = -log_softmax[np.arange(len(labels)), labels].mean()
     logs = model.train_step(batch)
     assert set(logs) == {"loss", "rotation_accuracy"}
-    assert abs(float(logs["loss"]) - np.log(4)) < 1.0  # starts near chance over 4 classes
+    np.testing.assert_allclose(float(logs["loss"]), want_loss, rtol=1e-5)
+    assert float(logs["rotation_accuracy"]) == pytest.approx((logits.argmax(1) == labels).mean())
+    assert abs(want_loss - np.log(4)) < 1.0  # starts near chance over 4 classes
 
 
 @pytest.mark.parametrize("make", [

@@ -309,17 +309,38 @@ def test_methods_survive_keras_save_and_load_with_their_state(make, tmp_path):
     np.testing.assert_allclose(float(loaded_loss), float(loss), rtol=1e-5)
 
 
+def objective_numpy(model, features_of, views):
+    """The method's evaluation-mode loss in float64, with `features_of(images)` standing for the
+    online encoder: MoCo's InfoNCE of g(f(v1)) against the key network's v2 and the queue, BYOL's
+    sum of 2 - 2 cos(q(g(f(v))), the target network's projection of the other view)."""
+    numpy = lambda x: np.asarray(x, np.float64)
+    if isinstance(model, MoCoV2):
+        queries = model.projector(features_of(views[0]), training=False)
+        keys = model.key_network(views[1], training=False)
+        return info_nce_numpy(queries, keys, model.queue.rows(), model.temperature)[0]
+    unit = lambda x: numpy(x) / np.linalg.norm(numpy(x), axis=1, keepdims=True)
+    p = [model.predictor(model.projector(features_of(v), training=False), training=False)
+         for v in views]
+    z = [model.target_network(v, training=False) for v in views]
+    return sum(np.mean(2 - 2 * (unit(a) * unit(b)).sum(1)) for a, b in ((p[0], z[1]), (p[1], z[0])))
+
+
 @pytest.mark.parametrize("make", [make_moco, make_byol])
 def test_the_model_and_its_encoder_are_the_online_network(make):
     """Evaluation, export and the CLI's encoder.keras use `model.encoder` / `model(images)`: the
-    online (query) encoder, which after training differs from the momentum copy."""
+    online (query) encoder, the one whose features the loss feeds to the projector (and BYOL's
+    predictor); after training it differs from the momentum copy."""
     model = compiled(make(**({"momentum": 0.9} if make is make_moco else {})))
     for seed in range(3):
         model.train_step(random_views(seed=seed))
-    images = random_views()[0]
+    views = random_views(seed=3)
     _, target = online_and_target(model)
-    np.testing.assert_array_equal(model(images), model.encoder(images))
-    assert np.abs(model(images) - target.networks[0](images)).max() > 1e-4
+    loss, _ = model.compute_objective(views, training=False)
+    np.testing.assert_allclose(objective_numpy(model, model, views), float(loss), rtol=1e-5)
+    # The momentum encoder in its place gives a loss 10x the tolerance away: the check above tells
+    # the two apart.
+    assert abs(objective_numpy(model, target.networks[0], views) - float(loss)) > 1e-4 * float(loss)
+    assert np.abs(model(views[0]) - target.networks[0](views[0])).max() > 1e-4
 
 
 @pytest.fixture(scope="module")
