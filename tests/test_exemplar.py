@@ -229,6 +229,21 @@ def test_sampled_mode_fits_and_its_accuracy_rises():
     assert full_accuracy > 0.4
 
 
+def test_the_sampled_mode_is_set_from_the_command_line(monkeypatch):
+    """A None default is refused by ml_collections' override flags (as `keras-ssl train` did)."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    from keras_ssl.cli.config import base_config, validate_config
+
+    argv = ["keras-ssl", "--config.model.sampled_classes=1024"]
+    monkeypatch.setattr("sys.argv", argv)  # where config_flags reads the overrides
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_dict("config", base_config("exemplar"), flag_values=flag_values)
+    flag_values(argv)
+    assert validate_config(flag_values.config).model.sampled_classes == 1024
+
+
 def test_number_of_classes_is_the_number_of_seed_images(tiny_cifar10):
     from keras_ssl.cli.config import base_config
     from keras_ssl.methods import registry

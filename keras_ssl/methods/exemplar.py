@@ -44,7 +44,7 @@ class Exemplar(PretrainingMethod):
         encoder: a Keras model mapping images to features.
         num_seeds: N, the number of surrogate classes (the training set's size: labels are row
             indices 0..N-1; the CLI sets it from the data).
-        sampled_classes: None for the full softmax, or M for the sampled softmax above.
+        sampled_classes: None or 0 for the full softmax, or M > 0 for the sampled softmax above.
         seed: the sampled softmax's draws.
 
     Example:
@@ -57,13 +57,13 @@ class Exemplar(PretrainingMethod):
 
     metric_names = ("loss", "exemplar_accuracy")
 
-    def __init__(self, encoder, num_seeds=None, sampled_classes=None, seed=0, **kwargs):
+    def __init__(self, encoder, num_seeds=None, sampled_classes=0, seed=0, **kwargs):
         super().__init__(encoder, **kwargs)
         if num_seeds is None or int(num_seeds) < 2:
             raise ValueError(f"num_seeds must be an int >= 2 (the surrogate classes), got "
                              f"{num_seeds!r}.")
         self.num_seeds = int(num_seeds)
-        self.sampled_classes = None if sampled_classes is None else int(sampled_classes)
+        self.sampled_classes = int(sampled_classes or 0)
         self.seed = int(seed)
         self.classifier = keras.layers.Dense(self.num_seeds, name="surrogate_classifier")
 
@@ -123,8 +123,8 @@ def _checks(config):
                         config.data.pipeline,
                         "'memory' or 'auto': Exemplar's labels are the in-memory rows")
     s = config.model.sampled_classes
-    config_checks.check(s is None or (isinstance(s, int) and s > 0), "model.sampled_classes", s,
-                        "None (full softmax) or a positive int")
+    config_checks.check(s is None or (isinstance(s, int) and s >= 0), "model.sampled_classes", s,
+                        "0 or None (full softmax), or a positive int")
 
 
 def _preview(transform, images, outputs):
@@ -143,8 +143,9 @@ registry.register(
     # Dosovitskiy et al. (TPAMI 2016, section 3.1 / 4): N surrogate classes, one per seed; the
     # classifier is a linear layer + softmax. The paper precomputes 100 transformations per seed;
     # here K fresh ones per seed in every batch.
-    # sampled_classes: ours, for large N (the paper uses the full softmax).
-    model=dict(num_seeds=None, sampled_classes=None, seed=0),
+    # sampled_classes: ours, for large N (the paper uses the full softmax); 0, not None, so that
+    # --config.model.sampled_classes=M can override it.
+    model=dict(num_seeds=None, sampled_classes=0, seed=0),
     augment=dict(num_views=2, patch_size=None, translation=0.2, scale=(0.7, 1.4), rotation=20.0,
                  pca_contrast=(0.5, 2.0), hsv_power=(0.25, 4.0), hsv_multiply=(0.7, 1.4),
                  hsv_add=(-0.1, 0.1), hue=(-0.1, 0.1)),
