@@ -1,5 +1,8 @@
-"""AMDIM on CIFAR-10 sized for a 2-core CPU: ~6 minutes of pretraining (2 epochs, 780 steps) on all
-50,000 images; measured: see README's quickstart table.
+"""AMDIM on CIFAR-10 sized for a 2-core CPU: 2-6 minutes of pretraining (2 epochs, 780 steps) on all
+50,000 images; measured 2026-12-02 (1.9 min on this session's machine): kNN 0.606 / linear 0.608 /
+MLP 0.673 against random-init kNN 0.337 of the same architecture. The views are the paper recipe's
+(below): with the random resized crop used before (`--config.augment.crop=resized_crop`) the same
+run gave kNN 0.555 / linear 0.597 / MLP 0.651.
 
 The paper's small CIFAR-10 model (configs/amdim_cifar10.py, ndf=128, n_depth=10) takes ~100x this
 compute. This keeps AMDIM's encoder layout (no padding, f1/f5/f7), objective (r1 = f1, NCE over the
