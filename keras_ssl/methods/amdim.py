@@ -35,7 +35,7 @@ class AMDIM(PretrainingMethod):
             f1 [B, 1, 1, d1], f5 [B, 5, 5, d5], f7 [B, 7, 7, d7] and an `n_rkhs` attribute).
         clip: soft-clipping range c of c * tanh(s / c) (20, the paper's and the code's `tclip`).
         reg_weight: lambda of lambda * s^2: 5e-2, the authors' code (costs.py), which we follow as
-            for phi_1; the paper's text says 4e-2.
+            for r1 = f1; the paper's text says 4e-2.
         num_mixtures: k mixture components of f1 (1: the plain objective, the paper's main results).
         entropy_weight: alpha of eq. (6)'s alpha * H(q), > 0; q is eq. (6)'s maximiser
             softmax(s_nce / alpha) (eq. 7 with temperature 1 / alpha). alpha = 1 (ours: the paper
