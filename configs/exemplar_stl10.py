@@ -8,7 +8,9 @@ instead). The paper's network is a 3-conv + fc net on 32 x 32 patches cut at hig
 energy; the CLI builds its encoder at `data.image_size`, so here the whole 96 x 96 image is the
 seed (`keras_ssl.augment.ExemplarTransform(patch_size=32)` cuts the paper's patches for an encoder
 built at 32 x 32 in Python). The paper draws 100 transformations per seed once; here K = 4 fresh
-ones per seed in each batch, 100 epochs = 400 views per seed.
+ones per seed in each batch, 100 epochs = 400 views per seed. One softmax over all 16,000 classes,
+as the paper (`model.sampled_classes` = 0; a positive M samples them, see
+`keras_ssl.methods.Exemplar`).
 
     keras-ssl train --config=configs/exemplar_stl10.py --workdir=runs/exemplar_stl10 \
         --config.data.tfds_data_dir=/path/to/tensorflow_datasets

@@ -6,7 +6,8 @@ TPAMI 2016, section 4.1): the seeds are a fixed random subset (seed 0) of the 50
 images (`data.max_train_examples`); `keras-ssl eval` uses the whole train split. With all 50,000 as
 classes each class is seen once an epoch: a 4-minute trial ended with the loss still at ln(50,000)
 and kNN 0.09, below random init. With 8,000, 40 epochs give each seed 80 transformed views (the
-paper: 100-300 per class).
+paper: 100-300 per class). The full softmax over the 8,000 classes (the paper's; the sampled form,
+`--config.model.sampled_classes=M`, is not used here).
 
     keras-ssl train --config=configs/quickstart_exemplar.py --workdir=runs/exemplar
     keras-ssl eval --workdir=runs/exemplar
