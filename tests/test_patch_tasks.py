@@ -204,29 +204,148 @@ def test_jigsaw_shortcut_tile_statistics_give_the_permutation_away_unless_normal
 # --- Context Prediction ---------------------------------------------------------------------
 
 
-def cell_colour_image(batch, size=64, cell=21):
-    """Cell (r, c) of the 3x3 grid filled with the constant value 1 + 3r + c (as 3 channels)."""
-    y, x = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
-    value = 1.0 + 3 * np.minimum(y // cell, 2) + np.minimum(x // cell, 2)
-    return tf.constant(np.repeat(np.repeat(value[None, ..., None], 3, -1), batch, 0), tf.float32)
-
-
 def test_the_context_label_names_the_neighbour_the_patch_came_from():
-    images = cell_colour_image(256)
+    """Pixels that name their place: the pair is the image's slice at the returned positions, both
+    inside the image, the neighbour one cell (+- the two jitters) away in the label's direction;
+    the first patch is not always the same cell."""
+    images = coordinate_image(512, 64)
     transform = augment.ContextPredictionTransform(18, 3, 1, normalize=False, color_mode="none",
                                                    pixelation_probability=0)
     pairs, labels = transform(images, SEED)
     pairs, labels = pairs.numpy(), labels.numpy()
-    assert pairs.shape == (256, 2, 18, 18, 3)
-    # Constant patches: neither crosses a cell border (gap and jitter keep them in their cells).
-    assert (pairs.min(axis=(2, 3, 4)) == pairs.max(axis=(2, 3, 4))).all()
-    cell_of = pairs[:, :, 0, 0, 0] - 1
-    np.testing.assert_array_equal(cell_of[:, 0], context.CENTRE_CELL)
-    np.testing.assert_array_equal(cell_of[:, 1], np.array(context.NEIGHBOUR_CELLS)[labels])
-    # The offsets the label names: label 0 is up-left, 4 right, 6 below.
+    assert pairs.shape == (512, 2, 18, 18, 3)
+    corner = pairs[:, :, 0, 0, :2].astype(int)  # (row, column) of each patch's top-left pixel
+    np.testing.assert_array_equal(pairs[:, :, -1, -1, :2], corner + 17)
+    assert corner.min() >= 0 and corner.max() + 18 <= 64
+    offsets = np.array(context.NEIGHBOUR_OFFSETS)[labels]
+    np.testing.assert_array_less(np.abs(corner[:, 1] - corner[:, 0] - 21 * offsets), 2 * 1 + 1)
     assert context.NEIGHBOUR_OFFSETS[0] == (-1, -1) and context.NEIGHBOUR_OFFSETS[4] == (0, 1)
     assert context.NEIGHBOUR_OFFSETS[6] == (1, 0)
     assert set(labels) == set(range(8))
+    # The first patch anywhere: its row takes values of all three cells of a 64-pixel side.
+    assert corner[:, 0, 0].min() <= 2 and corner[:, 0, 0].max() >= 42
+    same, _ = transform(images, SEED)
+    np.testing.assert_array_equal(same, pairs)  # stateless
+
+
+OFFSETS = np.array(context.NEIGHBOUR_OFFSETS)
+
+
+def train_py_position_label_distribution(size, tile, gap, jitter, patch):
+    """P(patch's (y, x), label) float64 [P, P, 8] of the pairs the authors' train.py (imgloader,
+    sample_patch) trains on from a size x size image: the grid's offset uniform in [0, cell) per
+    axis, every ordered neighbour pair of the grid, jitter uniform, clamped into the image.
+    `patch` 0: the first patch's position, 1: the neighbour's. Each axis adds up on its own."""
+    cell = tile + gap
+    counts = np.zeros((3, size - tile + 1))  # [offset along the axis + 1, position]
+    for offset in range(cell):
+        n = (size + gap - offset) // cell
+        for r in range(n):
+            for d in (-1, 0, 1):
+                if 0 <= r + d < n:
+                    p = offset + (r + d * patch) * cell + np.arange(-jitter, jitter + 1)
+                    np.add.at(counts[d + 1], np.clip(p, 0, size - tile), 1.0)
+    joint = counts[OFFSETS[:, 0] + 1][:, :, None] * counts[OFFSETS[:, 1] + 1][:, None, :]
+    return np.moveaxis(joint / joint.sum(), 0, -1)
+
+
+def _position_lookup_accuracy(positions, labels, cell=16):
+    """A position-only cue: the most frequent label of each 16-pixel cell of the patch's (y, x),
+    fit on one half of the pairs and scored on the other."""
+    key = positions[:, 0] // cell * 10000 + positions[:, 1] // cell
+    half = len(labels) // 2
+    keys, index = np.unique(key, return_inverse=True)
+    table = np.zeros((len(keys), 8))
+    np.add.at(table, (index[:half], labels[:half]), 1)
+    return (table.argmax(1)[index[half:]] == labels[half:]).mean()
+
+
+def test_one_patch_position_tells_the_label_only_by_the_image_edges():
+    """On the ImageNet recipe's geometry (448 pixels, 96 / 48 / 7), a cue that knows one patch's
+    absolute position (vignetting, chromatic aberration, composition) predicts the label no better
+    than the edge effect allows: a lookup from 16-pixel cells of the first patch's or the
+    neighbour's position is right 26.4% of the time, the Bayes bound of train.py's sampling is
+    26.5% (the most frequent label 15.7%, chance 12.5%). With the fixed centre patch the
+    neighbour's position gave the label away (lookup accuracy 1.0). Both positions together always
+    do: their difference is the label."""
+    from keras_ssl.cli.config import load_recipe
+
+    config = load_recipe("configs/context_prediction_imagenet.py")
+    a, size = config.augment, config.data.image_size
+    positions, labels = context.pair_positions((400_000, size, size, 3), a.tile_size, a.gap,
+                                               a.jitter, SEED)
+    positions, labels = positions.numpy(), labels.numpy()
+    cell = a.tile_size + a.gap
+    np.testing.assert_array_less(np.abs(positions[:, 1] - positions[:, 0] - cell * OFFSETS[labels]),
+                                 2 * a.jitter + 1)
+    for patch in (0, 1):
+        exact = train_py_position_label_distribution(size, a.tile_size, a.gap, a.jitter, patch)
+        bayes = exact.max(axis=-1).sum()
+        assert 0.26 < bayes < 0.27 and abs(exact.sum(axis=(0, 1)).max() - 0.157) < 1e-3
+        # The sampler draws train.py's pairs: its (row, label) and (column, label) histograms in
+        # 8-pixel bins are within sampling noise (total variation ~0.01 at 400k) of the exact one.
+        for axis in (0, 1):
+            bins = np.arange(exact.shape[0]) // 8
+            want = np.zeros((bins.max() + 1, 8))
+            np.add.at(want, bins, exact.sum(axis=1 - axis))
+            got = np.zeros_like(want)
+            np.add.at(got, (positions[:, patch, axis] // 8, labels), 1.0 / len(labels))
+            assert 0.5 * np.abs(got - want).sum() < 0.02, (patch, axis)
+        accuracy = _position_lookup_accuracy(positions[:, patch], labels)
+        print(f"patch {patch}: position lookup {accuracy:.4f}, Bayes bound {bayes:.4f}")
+        assert accuracy < 0.28
+
+
+def test_context_drop_colors_per_patch_with_noise_that_tells_nothing_of_the_image():
+    """color_mode="drop" as train.py's prep_image: each patch keeps its own channel (the two
+    patches of a pair differ in about 2/3 of the pairs), minus its own mean; the dropped channels
+    are the same noise whatever the image (so after normalisation they carry nothing of the
+    patch's brightness against the image's, which a ramp or a vignette would turn into position)."""
+    ramp = gradient_image(512, 64)
+    noise = tf.constant(np.random.default_rng(0).uniform(0, 1, (512, 64, 64, 3)), tf.float32)
+    transform = augment.ContextPredictionTransform(18, 3, 1, normalize=False, color_mode="drop",
+                                                   pixelation_probability=0)
+    plain = augment.ContextPredictionTransform(18, 3, 1, normalize=False, color_mode="none",
+                                               pixelation_probability=0)
+    dropped, labels = transform(ramp, SEED)
+    other, other_labels = transform(noise, SEED)
+    original, _ = plain(ramp, SEED)  # same seed, same pairs (the sampler does not see colours)
+    dropped, other, original = dropped.numpy(), other.numpy(), original.numpy()
+    np.testing.assert_array_equal(labels, other_labels)
+    centred = original - original.mean(axis=(2, 3), keepdims=True)
+    kept = np.argmin(np.abs(dropped - centred).max(axis=(2, 3)), axis=-1)  # [B, 2]
+    noise = []
+    for i in range(len(labels)):
+        for j in range(2):
+            np.testing.assert_allclose(dropped[i, j, ..., kept[i, j]],
+                                       centred[i, j, ..., kept[i, j]], atol=1e-6)
+            rest = np.delete(np.arange(3), kept[i, j])
+            # The other two channels: identical for the ramp and for random images.
+            np.testing.assert_array_equal(dropped[i, j, ..., rest], other[i, j, ..., rest])
+            noise.append(dropped[i, j, ..., rest])
+    assert 0.6 < (kept[:, 0] != kept[:, 1]).mean() < 0.73
+    assert np.abs(dropped.mean(axis=(2, 3))).max() < 1e-3  # nothing of the patch's brightness
+    np.testing.assert_allclose(np.std(noise), context.DROP_NOISE_STDDEV, rtol=0.01)
+
+
+def test_the_context_head_has_the_papers_depth():
+    """fc6 per patch, then fc7 and fc8 of 4096 and the 8-way fc9 (figure 3; train.py's gen_net), in
+    the class, the registry and the ImageNet recipe."""
+    import inspect
+
+    from keras_ssl.cli.config import load_recipe
+
+    default = inspect.signature(ContextPrediction).parameters["head_hidden_dims"].default
+    recipe = load_recipe("configs/context_prediction_imagenet.py").model
+    for hidden in (default, base_config("context_prediction").model.head_hidden_dims,
+                   recipe.head_hidden_dims):
+        assert tuple(hidden) == (4096, 4096)
+    assert recipe.tile_dim == 4096
+    model = ContextPrediction(tiny_encoder(32), tile_dim=8, head_hidden_dims=(16, 12))
+    model.build((None, 2, 8, 8, 3))
+    head = model.classifier.head
+    dense = [layer.units for layer in head.hidden if isinstance(layer, keras.layers.Dense)]
+    assert [model.classifier.tile_dense.units, *dense, head.out.units] == [8, 16, 12, 8]
 
 
 def test_context_shortcut_a_ramp_gives_the_position_away_unless_patches_are_normalised():
@@ -343,7 +462,7 @@ def tiny_encoder(size):
 
 
 @pytest.mark.parametrize("name", ["jigsaw", "context_prediction", "counting"])
-def test_the_method_trains_on_tiles_and_embeds_whole_images(name):
+def test_the_method_trains_on_tiles_and_embeds_whole_images(name, tmp_path):
     keras.utils.set_random_seed(0)
     images = tf.constant(np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3)), tf.uint8)
     if name == "jigsaw":
@@ -359,13 +478,19 @@ def test_the_method_trains_on_tiles_and_embeds_whole_images(name):
     history = model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     whole = tf.cast(images, tf.float32) / 255.0
-    np.testing.assert_allclose(model(whole), model.encoder(whole), atol=1e-6)
     assert model(whole).shape == (16, model.encoder.output_shape[-1])
-    # Jigsaw and Context Prediction normalise their tiles, so whole images are standardised too;
-    # Counting's tiles are raw.
+    # Independently of `call`: a fresh encoder of the same architecture with the trained weights
+    # loaded from a file, on images standardised in NumPy float64 (Jigsaw and Context Prediction
+    # normalise their tiles, so whole images are standardised too; Counting's tiles are raw).
     seen = standardized_float64(whole.numpy()) if name != "counting" else whole.numpy()
-    np.testing.assert_allclose(model(whole), model.base_encoder(seen.astype(np.float32)),
-                               atol=1e-5)
+    path = str(tmp_path / "tile_encoder.weights.h5")
+    model.base_encoder.save_weights(path)
+    rebuilt = tiny_encoder(32)
+    untrained = rebuilt(seen.astype(np.float32))
+    rebuilt.load_weights(path)
+    np.testing.assert_allclose(model(whole), rebuilt(seen.astype(np.float32)), atol=1e-5)
+    # Without the loaded weights the reference differs: the comparison can fail.
+    assert np.abs(np.asarray(model(whole)) - np.asarray(untrained)).max() > 1e-3
 
 
 def standardized_float64(images):
@@ -461,8 +586,10 @@ def _phase_lookup_accuracy(pairs, labels):
 
 def test_context_shortcut_block_phase_gives_the_position_away_unless_rescaled():
     """Lines every 16 pixels (JPEG blocks of CIFAR upsampled to 64): at a fixed scale where the
-    lines fall in the two patches names the neighbour nearly always; a random resized crop first
-    (`crop_scale`) moves and rescales the lines per image, and the same rule does far worse."""
+    lines fall in the two patches names the neighbour most of the time (the difference of their
+    phases is the relative offset modulo 16, whatever the grid's offset: 86% here, 95% with the
+    former fixed grid); a random resized crop first (`crop_scale`) moves and rescales the lines
+    per image, and the same rule does far worse."""
     images = block_grid_image(2048)
     accuracy = {}
     for crop_scale in (None, (0.5, 1.0)):
@@ -472,7 +599,7 @@ def test_context_shortcut_block_phase_gives_the_position_away_unless_rescaled():
         pairs, labels = transform(images, SEED)
         accuracy[crop_scale] = _phase_lookup_accuracy(pairs.numpy(), labels.numpy())
     print("block-phase rule accuracy:", accuracy)
-    assert accuracy[None] > 0.9
+    assert accuracy[None] > 0.8
     assert accuracy[(0.5, 1.0)] < 0.6
 
 

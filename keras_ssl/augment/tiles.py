@@ -14,8 +14,9 @@ Counter-measures, each switchable:
   independently"), so a tile's brightness and contrast do not say where it came from.
 - `color_mode` against chromatic aberration (Doersch et al. 2015, section 3.1): "project" removes
   the green-magenta axis from every pixel (the paper's "projection"), "drop" keeps one random colour
-  channel and replaces the other two by Gaussian noise (the paper's "color dropping"), "grey"
-  replaces the image by its luma with `grey_probability` (Noroozi & Favaro 2016 use 30%).
+  channel and replaces the other two by Gaussian noise (the paper's "color dropping"; Context
+  Prediction drops per patch, `centred`), "grey" replaces the image by its luma with
+  `grey_probability` (Noroozi & Favaro 2016 use 30%).
 - `random_pixelation`: some tiles down-sampled and up-sampled again, so that resolution does not
   tell tiles apart (Doersch et al. 2015, section 3.1).
 - `jitter_channels`: each colour channel of a tile moved by its own pixel offset, so that
@@ -141,10 +142,15 @@ def project_out_green_magenta(images):
     return images - tf.tensordot(images, axis, axes=1)[..., None] * axis
 
 
-def drop_colors(images, seed, noise_stddev=0.01):
+def drop_colors(images, seed, noise_stddev=0.01, centred=False):
     """Per image, keep one random channel; replace the other two by Gaussian noise of
     `noise_stddev` around the kept channel's mean ("color dropping", Doersch et al. 2015, 3.1:
-    noise of about 1/100 of the channel's standard deviation)."""
+    noise of about 1/100 of the channel's standard deviation).
+
+    centred: instead the kept channel minus its own mean and the noise around 0, so the noise
+    depends on nothing in the image (the authors' cdoersch/deepcontext train.py, prep_image, which
+    does it per patch: Context Prediction passes its patches as the batch).
+    """
     s_channel, s_noise = split_seed(seed, 2)
     batch = batch_size(images)
     keep = tf.random.stateless_uniform([batch], maxval=3, dtype=tf.int32, seed=s_channel)
@@ -153,9 +159,11 @@ def drop_colors(images, seed, noise_stddev=0.01):
     mask = tf.reshape(mask, shape)
     kept = tf.reduce_sum(images * mask, axis=-1, keepdims=True)
     mean = tf.reduce_mean(kept, axis=list(range(1, images.shape.rank)), keepdims=True)
-    noise = mean + noise_stddev * tf.random.stateless_normal(tf.shape(images), seed=s_noise,
-                                                             dtype=images.dtype)
-    return mask * images + (1.0 - mask) * noise
+    noise = noise_stddev * tf.random.stateless_normal(tf.shape(images), seed=s_noise,
+                                                      dtype=images.dtype)
+    if centred:
+        return mask * (images - mean) + (1.0 - mask) * noise
+    return mask * images + (1.0 - mask) * (mean + noise)
 
 
 def counter_chromatic_aberration(images, mode, seed, grey_probability=0.3):

@@ -14,17 +14,19 @@ from keras_ssl.methods.patch_grid import (PatchGridMethod, TileClassifier, check
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class ContextPrediction(PatchGridMethod):
-    """Predict where, among its 8 neighbours in a 3x3 grid, a second patch was taken from the first.
+    """Predict which of a patch's 8 neighbours on a grid of patches a second patch is.
 
     Both patches go through one encoder (shared weights, section 3); late fusion: a shared per-patch
-    layer (fc6), the two outputs concatenated (centre first), an MLP (fc7) and an 8-way softmax
-    (fc8). Trained with `model.fit` on `(pairs [B, 2, t, t, 3], labels [B])` from
-    `keras_ssl.augment.ContextPredictionTransform`; `model(images)` embeds whole images.
+    layer (fc6), the two outputs concatenated (first patch first), an MLP (fc7, fc8) and an 8-way
+    softmax (fc9), the depth of the paper's figure 3 and the authors' train.py (`gen_net`). Every
+    hidden layer has batch norm; train.py's fc8 has none. Trained with `model.fit` on
+    `(pairs [B, 2, t, t, 3], labels [B])` from `keras_ssl.augment.ContextPredictionTransform`;
+    `model(images)` embeds whole images.
 
     Args:
         encoder: a Keras model mapping images to features.
         tile_dim: the per-patch layer's width (the paper's fc6: 4096).
-        head_hidden_dims: the fusion MLP's hidden widths (the paper's fc7: 4096).
+        head_hidden_dims: the fusion MLP's hidden widths (the paper's fc7, fc8: 4096, 4096).
         standardize_images: `model.encoder` standardises each whole image, as the transform's
             `normalize` does each patch (turn off with it).
         synchronized_bn: the heads' batch norm over all replicas.
@@ -39,7 +41,7 @@ class ContextPrediction(PatchGridMethod):
 
     metric_names = ("loss", "position_accuracy")
 
-    def __init__(self, encoder, tile_dim=4096, head_hidden_dims=(4096,), synchronized_bn=False,
+    def __init__(self, encoder, tile_dim=4096, head_hidden_dims=(4096, 4096), synchronized_bn=False,
                  standardize_images=True, **kwargs):
         super().__init__(encoder, standardize_images=standardize_images, **kwargs)
         self.tile_dim, self.head_hidden_dims = int(tile_dim), tuple(head_hidden_dims)
@@ -91,7 +93,8 @@ def _checks(config):
 
 
 def _pair_in_place(pairs, labels, gap=2):
-    """Both patches drawn in their cells of a 3x3 grid (the other cells white), with the gap."""
+    """Both patches drawn in a 3x3 grid, the first at its centre, the neighbour in the cell its
+    label names (the other cells white), with the gap."""
     pairs = displayable(pairs)
     n, t = pairs.shape[0], pairs.shape[2]
     cell = t + gap
@@ -104,7 +107,7 @@ def _pair_in_place(pairs, labels, gap=2):
 
 
 def _preview(transform, images, outputs):
-    """The centre patch, its neighbour, the label's name and the pair put where it came from."""
+    """The first patch, its neighbour, the label's name and the pair put in place."""
     del images
     pairs, labels = outputs
     labels = np.asarray(labels)
@@ -112,19 +115,20 @@ def _preview(transform, images, outputs):
              (0, 1): "right", (1, -1): "bottom-left", (1, 0): "bottom", (1, 1): "bottom-right"}
     texts = [f"label {label}\n{names[NEIGHBOUR_OFFSETS[label]]}" for label in labels]
     pairs_np = displayable(np.asarray(pairs))
-    return [("centre patch", pairs_np[:, 0]), ("neighbour", pairs_np[:, 1]),
+    return [("first patch", pairs_np[:, 0]), ("neighbour", pairs_np[:, 1]),
             ("label", text_images(texts)), ("pair in the grid", _pair_in_place(pairs, labels))]
 
 
 registry.register(
     "context_prediction", ContextPrediction,
-    # The paper's late-fusion AlexNet-style head (section 3, figure 3): fc6 4096 per patch, fc7
-    # 4096, fc8 8.
-    model=dict(tile_dim=4096, head_hidden_dims=(4096,)),
+    # The paper's late-fusion AlexNet-style head (section 3, figure 3; train.py's gen_net): fc6
+    # 4096 per patch, fc7 4096, fc8 4096, fc9 8.
+    model=dict(tile_dim=4096, head_hidden_dims=(4096, 4096)),
     # Section 3 / 3.1: 96-pixel patches, gap 48, jitter up to 7 pixels, each patch's mean removed,
     # "projection" against chromatic aberration, a third of the patches pixelated down to 100
-    # pixels (the authors' code). tile_size / gap / jitter / min_pixels None: those proportions
-    # of data.image_size (configs/context_prediction_imagenet.py sets 96 / 48 / 7 / 100).
+    # pixels (the authors' code); the pair anywhere on a grid at a random offset (train.py).
+    # tile_size / gap / jitter / min_pixels None: those proportions of data.image_size
+    # (configs/context_prediction_imagenet.py sets 96 / 48 / 7 / 100).
     augment=dict(tile_size=None, gap=None, jitter=None, normalize=True, color_mode="project",
                  grey_probability=0.3, crop_scale=None, pixelation_probability=1.0 / 3.0,
                  min_pixels=None),
