@@ -70,18 +70,26 @@ def check_pairs(height, width, tile_size, gap, jitter):
 
 
 def _pair_tables(height, width, tile_size, gap):
-    """Static tables over the (rows, columns) grid sizes: their log-probability, offset ranges
-    and per-label log-probability (in proportion to the label's number of ordered pairs)."""
+    """Static tables over the (rows, columns) grid sizes: their weight, offset ranges and per-label
+    weight (the label's number of ordered pairs)."""
     rows, cols = grid_sizes(height, tile_size, gap), grid_sizes(width, tile_size, gap)
-    combos, weights, label_logits = [], [], []
+    combos, weights, label_weights = [], [], []
     for ny, (y0, y1) in sorted(rows.items()):
         for nx, (x0, x1) in sorted(cols.items()):
             pairs = [(ny - abs(dy)) * (nx - abs(dx)) for dy, dx in NEIGHBOUR_OFFSETS]
             combos.append((ny, nx, y0, y1 - y0 + 1, x0, x1 - x0 + 1))
             weights.append((y1 - y0 + 1) * (x1 - x0 + 1) * sum(pairs))
-            label_logits.append(np.log(pairs))
-    return (np.log(np.asarray(weights, np.float64)), np.asarray(combos, np.int32),
-            np.asarray(label_logits, np.float32))
+            label_weights.append(pairs)
+    return (np.asarray(weights, np.float32), np.asarray(combos, np.int32),
+            np.asarray(label_weights, np.float32))
+
+
+def _categorical(weights, seed):
+    """Per row of weights float [B, K] an index drawn in proportion to them (by the inverse CDF:
+    tf.random.stateless_categorical has no XLA kernel)."""
+    cdf = tf.math.cumsum(weights, axis=-1)
+    u = tf.random.stateless_uniform([tf.shape(weights)[0], 1], seed=seed) * cdf[:, -1:]
+    return tf.minimum(tf.reduce_sum(tf.cast(cdf <= u, tf.int32), axis=-1), weights.shape[-1] - 1)
 
 
 def _uniform_index(count, seed):
@@ -100,14 +108,11 @@ def pair_positions(images_shape, tile_size, gap, jitter, seed):
     batch, height, width = images_shape[0], int(images_shape[1]), int(images_shape[2])
     check_pairs(height, width, tile_size, gap, jitter)
     cell = tile_size + gap
-    log_weights, combos, label_logits = _pair_tables(height, width, tile_size, gap)
+    grid_weights, combos, label_weights = _pair_tables(height, width, tile_size, gap)
     s_grid, s_label, s_oy, s_ox, s_row, s_col, s_jitter = split_seed(seed, 7)
-    grid = tf.random.stateless_categorical(
-        tf.constant(log_weights[None], tf.float32) * tf.ones([batch, 1]), 1, s_grid,
-        dtype=tf.int32)[:, 0]
+    grid = _categorical(tf.constant(grid_weights[None]) * tf.ones([batch, 1]), s_grid)
     ny, nx, y0, y_count, x0, x_count = tf.unstack(tf.gather(tf.constant(combos), grid), axis=1)
-    labels = tf.random.stateless_categorical(tf.gather(tf.constant(label_logits), grid), 1,
-                                             s_label, dtype=tf.int32)[:, 0]
+    labels = _categorical(tf.gather(tf.constant(label_weights), grid), s_label)
     offset_y = y0 + _uniform_index(y_count, s_oy)
     offset_x = x0 + _uniform_index(x_count, s_ox)
     dy, dx = tf.unstack(tf.gather(tf.constant(NEIGHBOUR_OFFSETS, tf.int32), labels), axis=1)
