@@ -73,6 +73,9 @@ _TPU = flags.DEFINE_string("tpu", None, "train: TPU name, grpc://HOST:8470, or '
 _TRACEBACK = flags.DEFINE_bool(
     "traceback", False, "Show the traceback of a user error (a config key or value, a missing "
     "file, a folder that is not a run) instead of its message alone.")
+_FORCE_UNLOCK = flags.DEFINE_bool(
+    "force_unlock", False, "train: take over the workdir's lock held by another run (one that "
+    "is gone but left its lock, e.g. on another host).")
 _VIRTUAL_DEVICES = flags.DEFINE_integer(
     "virtual_devices", None, "train: split the CPU (or the first GPU) into this many logical "
     "devices, to try multi-replica training on one machine.", lower_bound=1)
@@ -164,7 +167,8 @@ def _main(command):
             from keras_ssl.cli.train import train
             config = _config(command)
             train(config, _require(_WORKDIR, "workdir", command), strategy=_STRATEGY.value,
-                  tpu=_TPU.value, virtual_devices=_VIRTUAL_DEVICES.value)
+                  tpu=_TPU.value, virtual_devices=_VIRTUAL_DEVICES.value,
+                  force_unlock=_FORCE_UNLOCK.value)
         elif command == "eval":
             from keras_ssl.cli.evaluate import EvalOptions, evaluate, parse_protocols
             from keras_ssl.evaluation.report import results_table

@@ -1,6 +1,7 @@
 """`keras-ssl train`: pretrain a method on a data source under any tf.distribute strategy,
 resumable from the workdir's last checkpoint (also mid-epoch)."""
 
+import contextlib
 import sys
 
 import keras
@@ -15,14 +16,18 @@ from keras_ssl.cli.workdir import Workdir
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
-def train(config, workdir, strategy="auto", tpu=None, virtual_devices=None):
+def train(config, workdir, strategy="auto", tpu=None, virtual_devices=None, force_unlock=False):
     """Train `config`'s method in `workdir`; re-running the same call resumes the run.
+
+    The chief holds the workdir's lock (`Workdir.lock`) throughout: a second live run in the
+    same workdir is refused.
 
     Args:
         config: a validated config (`keras_ssl.cli.config`); `train.batch_size` is the global batch.
         workdir: the run directory.
         strategy: one of `keras_ssl.distribute.STRATEGIES`; `tpu`: the TPU's address.
         virtual_devices: split the CPU (or first GPU) into this many logical devices first.
+        force_unlock: take over the workdir's lock even if its holder may be alive.
     Returns:
         The trained method.
     """
@@ -35,7 +40,13 @@ def train(config, workdir, strategy="auto", tpu=None, virtual_devices=None):
         raise UsageError(f"train.batch_size: {e}") from None
     chief = strategy.extended.should_checkpoint
     wd = Workdir(workdir)
-    if chief:  # the other workers of a multi-worker run write nothing to the workdir
+    # The other workers of a multi-worker run write nothing to the workdir.
+    with wd.lock(force_unlock) if chief else contextlib.nullcontext():
+        return _train(config, wd, strategy, chief)
+
+
+def _train(config, wd, strategy, chief):
+    if chief:
         wd.save_config(config)
     if config.train.deterministic:
         tf.config.experimental.enable_op_determinism()

@@ -4,11 +4,16 @@ Every file goes through `tf.io.gfile`, so a workdir may be local or on any files
 has (`gs://bucket/run`, `ram://run`); Keras saves and loads `encoder.keras` there the same way.
 """
 
+import contextlib
+import datetime
 import json
 import os
+import socket
+import uuid
 
 import ml_collections
 import tensorflow as tf
+from absl import logging
 
 from keras_ssl import files
 from keras_ssl.cli import UsageError
@@ -20,6 +25,10 @@ class NotARunError(UsageError, FileNotFoundError):
 
 class ConfigMismatchError(UsageError, ValueError):
     """The workdir holds a run of another config (a ValueError, as before)."""
+
+
+class WorkdirLockedError(UsageError):
+    """Another live `keras-ssl train` holds the workdir's lock."""
 
 
 class Workdir:
@@ -34,6 +43,70 @@ class Workdir:
         self.encoder_path = os.path.join(self.path, "encoder.keras")
         self.metrics_path = os.path.join(self.path, "metrics.json")
         self.export_dir = os.path.join(self.path, "export")
+        self.lock_path = os.path.join(self.path, "train.lock")
+
+    @contextlib.contextmanager
+    def lock(self, force=False):
+        """Hold `<workdir>/train.lock` (JSON: host, pid, start time) meanwhile: a second
+        `keras-ssl train` in the same workdir would resume from this run's checkpoints and write
+        the same files. Released on exit, also on an error; a SIGKILLed run leaves it behind.
+
+        A lock left by a process of this host that is gone (or whose pid is this very process,
+        as after a container restart) is stale and taken over; a lock of another host cannot be
+        checked and needs `force` (`--force_unlock`), which takes over any lock.
+
+        Atomicity: the lock file is written beside its place and renamed there with
+        `overwrite=False`, which `tf.io.gfile` implements as "exists?" then "rename": two runs
+        starting within that gap (milliseconds locally) could both take the lock. On gs:// the
+        check, the copy and the delete that make a rename are separate requests, so the gap is
+        wider; an object store's generation precondition (create only if absent) would close it
+        but `tf.io.gfile` does not expose one. The lock guards against the common case, a
+        restarted job overlapping the dying one, not against two runs started at once.
+
+        Raises:
+            WorkdirLockedError: a live run (or one of another host) holds the lock.
+        """
+        tf.io.gfile.makedirs(self.path)
+        token = uuid.uuid4().hex
+        mine = dict(host=socket.gethostname(), pid=os.getpid(), token=token,
+                    started=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                        timespec="seconds"))
+        holder = self._lock_holder()
+        if holder is not None:
+            if not (force or _is_stale(holder)):
+                raise WorkdirLockedError(
+                    f"{self.path} is in use by `keras-ssl train` pid {holder.get('pid')} on host "
+                    f"{holder.get('host')} since {holder.get('started')} ({self.lock_path}); wait "
+                    "for it to end, or if it is gone re-run with --force_unlock.")
+            logging.warning("taking over the lock of %s, %s: %s", self.path,
+                            "forced" if force else "its process is gone", holder)
+            tf.io.gfile.remove(self.lock_path)
+        # Not `train.lock.<token>`: `ram://` counts a path as existing when a file's name
+        # extends it, and the rename would then see `train.lock` as taken.
+        temporary = os.path.join(self.path, f".lock-{token}")
+        with tf.io.gfile.GFile(temporary, "w") as f:
+            f.write(json.dumps(mine))
+        try:
+            tf.io.gfile.rename(temporary, self.lock_path, overwrite=False)
+        except tf.errors.AlreadyExistsError:  # another run took it since the check above
+            tf.io.gfile.remove(temporary)
+            holder = self._lock_holder() or {}
+            raise WorkdirLockedError(
+                f"{self.path} was just locked by `keras-ssl train` pid {holder.get('pid')} on "
+                f"host {holder.get('host')} ({self.lock_path}).") from None
+        try:
+            yield
+        finally:
+            holder = self._lock_holder()
+            if holder is not None and holder.get("token") == token:  # not taken over since
+                tf.io.gfile.remove(self.lock_path)
+
+    def _lock_holder(self):
+        try:
+            with tf.io.gfile.GFile(self.lock_path) as f:
+                return json.loads(f.read() or "{}")
+        except tf.errors.NotFoundError:
+            return None
 
     def save_config(self, config):
         """Write the resolved config; refuse to resume a run that was started with another one."""
@@ -64,6 +137,22 @@ class Workdir:
                 f"{self.encoder_path} not found: training in {self.path} has not finished; re-run "
                 "`keras-ssl train` with the same --config and --workdir to resume it.")
         return self.encoder_path
+
+
+def _is_stale(holder):
+    """Whether a lock's process is known to be gone: of this host, and not alive (or this very
+    process: a restarted container often reuses the pid and the host name)."""
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return False
+    if holder["pid"] == os.getpid():
+        return True
+    try:
+        os.kill(holder["pid"], 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _diff(a, b, prefix=""):
