@@ -20,3 +20,19 @@ def data_errors():
         if isinstance(e, UsageError):
             raise
         raise UsageError(str(e)) from e
+
+
+@contextlib.contextmanager
+def bad_image_errors(*bad_images):
+    """Report what stopped a streamed pipeline over `bad_images` (`keras_ssl.data.BadImages`:
+    `data.on_bad_image=error`, or more than `data.max_bad_fraction`) as a user error, with that
+    error's message alone: TensorFlow hands it on as an op error holding a traceback."""
+    import tensorflow as tf  # here: `keras-ssl --help` need not load TensorFlow
+
+    try:
+        yield
+    except tf.errors.OpError as e:
+        error = next((b.error for b in bad_images if b is not None and b.error), None)
+        if error is None:
+            raise
+        raise UsageError(str(error)) from e

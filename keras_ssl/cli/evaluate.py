@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from keras_ssl import evaluation
 from keras_ssl.augment.crop import full_window
-from keras_ssl.cli import UsageError, builders, data_errors
+from keras_ssl.cli import UsageError, bad_image_errors, builders, data_errors
 from keras_ssl.cli.config import data_config, eval_config
 from keras_ssl.cli.workdir import Workdir
 from keras_ssl.data import BadImages, encoded_source, load_arrays, parse_source
@@ -159,7 +159,9 @@ class _Split:
     @property
     def labels(self):
         if self._labels is None:  # Streamed, no features yet: a pass for the labels alone.
-            self._labels = np.concatenate([y for _, y in self._batches(512).as_numpy_iterator()])
+            with bad_image_errors(self.bad):
+                self._labels = np.concatenate(
+                    [y for _, y in self._batches(512).as_numpy_iterator()])
         return self._labels
 
     def features(self, encoder, batch_size):
@@ -167,8 +169,9 @@ class _Split:
         if self.stream is None:
             return evaluation.extract_features(encoder, self._images, batch_size, True)
         num = len(self._keep) if self._keep is not None else self.stream.num_examples
-        features, self._labels = evaluation.extract_dataset_features(
-            encoder, self._batches(batch_size), num, verbose=True)
+        with bad_image_errors(self.bad):
+            features, self._labels = evaluation.extract_dataset_features(
+                encoder, self._batches(batch_size), num, verbose=True)
         return features
 
     def _batches(self, batch_size):

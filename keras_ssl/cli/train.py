@@ -10,7 +10,7 @@ from absl import logging
 
 from keras_ssl import data, distribute, evaluation
 from keras_ssl.callbacks import HistoryCSV, RaiseOnNaN, TimeBudget, TrainingCheckpoint
-from keras_ssl.cli import UsageError, builders, data_errors
+from keras_ssl.cli import UsageError, bad_image_errors, builders, data_errors
 from keras_ssl.cli.workdir import Workdir
 
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -117,10 +117,11 @@ def _train(config, wd, strategy, chief):
                           HistoryCSV(wd.history_path)]
         if config.train.max_minutes is not None:
             callbacks.append(TimeBudget(config.train.max_minutes))
-        distribute.fit(model, dataset_fn, epochs=config.train.epochs,
-                       steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                       initial_epoch=epoch, initial_step=step,
-                       verbose=(1 if sys.stdout.isatty() else 2) if chief else 0)
+        with bad_image_errors(bad_images):
+            distribute.fit(model, dataset_fn, epochs=config.train.epochs,
+                           steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                           initial_epoch=epoch, initial_step=step,
+                           verbose=(1 if sys.stdout.isatty() else 2) if chief else 0)
     else:
         logging.info("all %d epochs are done; nothing to train", config.train.epochs)
     if chief:

@@ -22,12 +22,15 @@ class BadImages:
     """Counts images that could not be read or decoded; logs each name once.
 
     ``count`` counts every skip (an image bad in every epoch counts once per epoch); ``names``
-    holds the distinct ones (file paths, or ``file:index`` for records).
+    holds the distinct ones (file paths, or ``file:index`` for records); ``error`` is the error
+    that stopped the pipeline (None until one did): TensorFlow hands it on wrapped in an op error
+    whose message is a traceback, so the command line reports this one instead.
     """
 
     def __init__(self):
         self.count = 0
         self.names = set()
+        self.error = None
         self._lock = threading.Lock()  # tf.data runs the hook from its own threads.
 
     def record(self, names, on_bad_image, max_bad, description):
@@ -35,18 +38,22 @@ class BadImages:
         with self._lock:
             for name in names:
                 if on_bad_image == "error":
-                    raise ValueError(f"Image {name} of {description} could not be read or decoded "
-                                     "(on_bad_image='error'). Fix or remove the file, or pass "
-                                     "on_bad_image='skip'.")
+                    self._fail(f"Image {name} of {description} could not be read or decoded "
+                               "(on_bad_image='error'). Fix or remove the file, or pass "
+                               "on_bad_image='skip'.")
                 self.count += 1
                 if name not in self.names:
                     self.names.add(name)
                     _log.warning("skipping unreadable image %s", name)
             if len(self.names) > max_bad:
-                raise ValueError(
+                self._fail(
                     f"{len(self.names)} images of {description} could not be read or decoded, more "
                     f"than the allowed {max_bad} (max_bad_fraction); e.g. {sorted(self.names)[:3]}. "
                     "Fix the files or raise max_bad_fraction.")
+
+    def _fail(self, message):
+        self.error = ValueError(message)
+        raise self.error
 
 
 class BadImagesLogger(keras.callbacks.Callback):

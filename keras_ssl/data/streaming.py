@@ -260,7 +260,6 @@ class _Reader:
         self.max_bad = int(max_bad_fraction * stream.num_examples)
         self.bad_images = bad_images if bad_images is not None else BadImages()
         self.window = shuffle_window
-        self._error = None
 
     def decoded(self, order_key, pipeline, pipelines, skip, crops):
         """``(crops tuple, label)`` of the epoch's examples from position ``skip`` on.
@@ -333,14 +332,11 @@ class _Reader:
         def record(names):
             # tf.data may pull again after the error; the element that carried it then looks
             # skipped too, so the first error is repeated instead of recording more names.
-            if self._error is None:
-                try:
-                    self.bad_images.record([n.decode() for n in names.numpy()], self.on_bad_image,
-                                           self.max_bad, self.stream.description)
-                except ValueError as err:
-                    self._error = err
-            if self._error is not None:
-                raise self._error
+            if self.bad_images.error is None:
+                self.bad_images.record([n.decode() for n in names.numpy()], self.on_bad_image,
+                                       self.max_bad, self.stream.description)
+            else:
+                raise self.bad_images.error
             return 0
 
         return tf.py_function(record, [names], tf.int64)
