@@ -6,7 +6,9 @@ import io
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 import keras
@@ -38,18 +40,76 @@ def _without_tensorflow_checkpoint_info():
 
 
 class RaiseOnNaN(keras.callbacks.Callback):
-    """Stop with an error as soon as the loss is NaN or infinite.
+    """Stop with an error as soon as the loss is NaN or infinite, naming the step.
 
     Keras' `TerminateOnNaN` only stops training, so code after `fit` would go on with a broken model;
-    this raises instead. Checkpoints written before the bad batch stay intact.
+    this raises instead. Put it before `TrainingCheckpoint` in the callbacks: Keras calls them in
+    order, so the bad step's weights are never saved and the last checkpoint is the last good one.
     """
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
+            # The optimizer has counted the bad step: its number is the run's step, from 1.
             raise FloatingPointError(
-                f"loss became {float(loss)} at batch {batch}: training diverged. Lower the learning "
-                "rate (train.base_learning_rate) or raise the warm-up; the last checkpoint is intact.")
+                f"loss became {float(loss)} at step {int(self.model.optimizer.iterations)} of the "
+                "run: training diverged. Lower the learning rate (train.base_learning_rate) or "
+                "raise the warm-up; the last checkpoint, from before that step, is intact and a "
+                "re-run resumes from it.")
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Stop training at the next batch boundary after SIGTERM: the notice a spot VM, a TPU VM's
+    maintenance event or Kubernetes gives before it kills the process.
+
+    The signal is only noted; after the batch running when it came, training stops as if a
+    callback had asked it to, so `TrainingCheckpoint` saves that position (mid-epoch included)
+    and `fit` returns. ``received`` is then the signal's number: exit (the command line exits with
+    `PREEMPTED_EXIT_CODE`) and re-run the same training to resume at exactly that step. Under
+    MultiWorkerMirroredStrategy (`keras_ssl.distribute.fit`'s loop) all workers stop after the
+    same batch. The handlers are installed for the duration of each `fit` (from the main thread).
+
+    This is what TensorFlow's `tf.distribute.experimental.PreemptionCheckpointHandler` does for
+    custom loops, as a Keras callback: it works with `model.fit` and with any strategy.
+
+    Example:
+    ```python
+    stop = StopOnSignal()
+    keras_ssl.distribute.fit(model, dataset_fn, epochs=100, steps_per_epoch=steps,
+                             callbacks=[stop, checkpoint])
+    if stop.received:
+        sys.exit(PREEMPTED_EXIT_CODE)
+    ```
+    """
+
+    def __init__(self, signals=(signal.SIGTERM,)):
+        super().__init__()
+        self.signals = tuple(signals)
+        self.received = None
+        self._previous = {}
+
+    def _note(self, signum, frame):
+        self.received = signum
+        absl_logging.warning("received %s: stopping after this batch, with a checkpoint",
+                             signal.Signals(signum).name)
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is threading.main_thread():  # Python's rule for handlers
+            self._previous = {s: signal.signal(s, self._note) for s in self.signals}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
+
+
+# What TensorFlow's PreemptionCheckpointHandler exits with by default (off GCE and TPU): a run
+# stopped by a signal with its position saved; re-running the same command resumes it.
+PREEMPTED_EXIT_CODE = 42
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -57,7 +117,8 @@ class HistoryCSV(keras.callbacks.Callback):
     `tf.io.gfile` path, appending to the rows already there (a resumed run).
 
     The file is rewritten whole after every epoch (`keras_ssl.files`): object stores such as GCS
-    cannot append, and Keras' logger fails on their file objects.
+    cannot append, and Keras' logger fails on their file objects. An epoch ended twice (stopped
+    part-way, then resumed) keeps the row of its last end.
 
     Example:
     ```python
@@ -76,6 +137,8 @@ class HistoryCSV(keras.callbacks.Callback):
                 self._rows = list(csv.DictReader(f))
 
     def on_epoch_end(self, epoch, logs=None):
+        # An epoch stopped part-way (a preempted run) is ended again when resumed: one row each.
+        self._rows = [row for row in self._rows if int(row["epoch"]) != epoch]
         self._rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
         keys = sorted({k for row in self._rows for k in row} - {"epoch"})
         text = io.StringIO()
@@ -129,6 +192,10 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         steps_per_epoch: batches per epoch.
         save_every_steps: also save after every this many batches (None: at epoch ends only).
         max_to_keep: checkpoints kept.
+        counters: running counts saved with the position, so that a resumed run's logs equal an
+            uninterrupted run's (e.g. `keras_ssl.data.BadImagesLogger`): objects with
+            ``checkpoint_variables`` (a list of variables) and ``before_save(epoch, step)``,
+            which sets them to their values at that position.
 
     Example:
     ```python
@@ -139,7 +206,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, directory, steps_per_epoch, save_every_steps=None, max_to_keep=2):
+    def __init__(self, directory, steps_per_epoch, save_every_steps=None, max_to_keep=2,
+                 counters=()):
         super().__init__()
         if save_every_steps is not None and save_every_steps < 1:
             raise ValueError(f"save_every_steps must be a positive integer or None, got "
@@ -148,6 +216,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.save_every_steps = save_every_steps
         self.max_to_keep = max_to_keep
+        self.counters = list(counters)
         self._checkpoint = None
         self._resume = (0, 0)
         self._position = self._saved = (0, 0)
@@ -173,7 +242,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             self._step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
             model=list(model.variables), optimizer=list(model.optimizer.variables),
-            epoch=self._epoch, step=self._step)
+            epoch=self._epoch, step=self._step,
+            counters=[v for counter in self.counters for v in counter.checkpoint_variables])
         self._manager = tf.train.CheckpointManager(self._checkpoint, self._write_dir,
                                                    self.max_to_keep)
 
@@ -189,6 +259,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             self._resume = (int(self._epoch.numpy()), int(self._step.numpy()))
         self._position = self._saved = self._resume
         return self._resume
+
+    @property
+    def position(self):
+        """`(epoch, step)` reached: the next batch to train is batch `step` of `epoch`."""
+        return self._position
 
     def on_epoch_begin(self, epoch, logs=None):
         # The resumed epoch's batches are numbered from 0 by `fit`; they start at the resumed step.
@@ -220,6 +295,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         epoch, step = self._position
         self._epoch.assign(epoch)
         self._step.assign(step)
+        for counter in self.counters:
+            counter.before_save(epoch, step)
         with _without_tensorflow_checkpoint_info():
             self._manager.save(checkpoint_number=epoch * self.steps_per_epoch + step)
         if not self._chief and tf.io.gfile.exists(self._write_dir):

@@ -1,8 +1,10 @@
 """Fault tolerance of `keras-ssl train`: killed runs resume from their last checkpoint.
 
-Two crashes, each followed by the same command again:
+Two crashes and a preemption, each followed by the same command again:
 - SIGKILL mid-epoch (the test stops the process once its latest checkpoint is mid-epoch, then kills
   it);
+- SIGTERM mid-epoch, the notice of a preemption (sent the same way): the run saves the step it is
+  at, past its latest periodic checkpoint, and exits with status 42;
 - a crash while a checkpoint is being written (the process truncates the checkpoint's data file
   and SIGKILLs itself before the checkpoint is recorded as the latest).
 Both with the in-memory and the streaming pipeline (marked slow: CI runs the in-memory case, and
@@ -70,29 +72,36 @@ def _latest(workdir):
     return int(match.group(1)) if match else None
 
 
-def _kill_mid_epoch(command, workdir):
-    """Start `command`; once its latest checkpoint is mid-epoch and past epoch 0, SIGKILL it.
+def _signal_mid_epoch(command, workdir, signum=signal.SIGKILL):
+    """Start `command`; once its latest checkpoint is mid-epoch and past epoch 0, send it
+    `signum`; return that checkpoint's step, the exit status and the standard error.
 
-    The process is stopped (SIGSTOP) before the checkpoint is read again, so the kill lands while
+    The process is stopped (SIGSTOP) before the checkpoint is read again, so the signal lands while
     that checkpoint is still the latest.
     """
     process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    killed_at = None
+    sent_at = None
     while process.poll() is None:
         step = _latest(workdir)
         if step is not None and step > STEPS_PER_EPOCH and step % STEPS_PER_EPOCH:
             os.kill(process.pid, signal.SIGSTOP)
             step = _latest(workdir)
             if step % STEPS_PER_EPOCH:
-                os.kill(process.pid, signal.SIGKILL)
-                killed_at = step
-                break
+                os.kill(process.pid, signum)
+                sent_at = step
             os.kill(process.pid, signal.SIGCONT)
+            if sent_at is not None:
+                break
         time.sleep(0.01)
-    stderr = process.communicate(timeout=60)[1]
-    assert killed_at is not None, f"the run ended before it was killed:\n{stderr[-3000:]}"
-    assert process.returncode == -signal.SIGKILL
+    stderr = process.communicate(timeout=120)[1]
+    assert sent_at is not None, f"the run ended before the signal:\n{stderr[-3000:]}"
+    return sent_at, process.returncode, stderr
+
+
+def _kill_mid_epoch(command, workdir):
+    killed_at, returncode, _ = _signal_mid_epoch(command, workdir)
+    assert returncode == -signal.SIGKILL
     return killed_at
 
 
@@ -103,7 +112,7 @@ def runs(request, tiny_cifar10, tmp_path_factory):
     resumed run; with the images decoded in memory, and streamed from the folder."""
     pipeline = request.param
     tmp = tmp_path_factory.mktemp(f"resume_{pipeline}")
-    work = {name: tmp / name for name in ("uninterrupted", "sigkill", "dies_in_save")}
+    work = {name: tmp / name for name in ("uninterrupted", "sigkill", "dies_in_save", "sigterm")}
     out = {name: tmp / f"{name}.npz" for name in work}
 
     def crash_dies_in_save():
@@ -112,16 +121,22 @@ def runs(request, tiny_cifar10, tmp_path_factory):
                                 pipeline, "--die-in-save", "5"))
         return crashed.returncode, _latest(work["dies_in_save"])
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         uninterrupted = pool.submit(
             _run, _command(out["uninterrupted"], work["uninterrupted"], tiny_cifar10, pipeline))
         killed_at = pool.submit(_kill_mid_epoch, _command(out["sigkill"], work["sigkill"],
                                                           tiny_cifar10, pipeline), work["sigkill"])
         died = pool.submit(crash_dies_in_save)
+        terminated = pool.submit(_signal_mid_epoch, _command(
+            out["sigterm"], work["sigterm"], tiny_cifar10, pipeline), work["sigterm"],
+            signal.SIGTERM)
         crashes = {"sigkill": killed_at.result(), "dies_in_save": died.result()}
+        sent_at, returncode, stderr = terminated.result()
+        crashes["sigterm"] = {"sent_at": sent_at, "returncode": returncode, "stderr": stderr,
+                              "latest": _latest(work["sigterm"])}
         partial_files = sorted(os.listdir(work["dies_in_save"] / "checkpoints"))
         resumed = {name: pool.submit(_run, _command(out[name], work[name], tiny_cifar10, pipeline))
-                   for name in ("sigkill", "dies_in_save")}
+                   for name in ("sigkill", "dies_in_save", "sigterm")}
         results = {"uninterrupted": uninterrupted.result(),
                    **{name: future.result() for name, future in resumed.items()}}
     for name, process in results.items():
@@ -166,3 +181,17 @@ def test_crash_while_writing_a_checkpoint_leaves_the_previous_one(runs):
     assert "ckpt-8.index" in runs["partial_files"]  # though its files were (partly) written
     assert _resumed_from(runs["results"]["dies_in_save"]) == (6, 1, 1, 6)
     assert _max_difference(runs["weights"]["dies_in_save"], runs["weights"]["uninterrupted"]) == 0
+
+
+def test_sigterm_saves_the_step_it_stopped_at_and_the_rerun_equals_an_uninterrupted_run(runs):
+    preempted = runs["crashes"]["sigterm"]
+    assert preempted["returncode"] == 42, preempted["stderr"][-3000:]
+    epoch, step = divmod(preempted["latest"], STEPS_PER_EPOCH)
+    assert (f"keras-ssl: stopped by signal {int(signal.SIGTERM)} at epoch {epoch}, step {step}"
+            in preempted["stderr"])
+    # Saved after the batch the signal came in: past the latest periodic checkpoint.
+    assert preempted["latest"] > preempted["sent_at"]
+    resumed = runs["results"]["sigterm"]
+    assert _resumed_from(resumed) == (preempted["latest"], epoch, step, preempted["latest"])
+    assert int(runs["weights"]["sigterm"]["iterations"]) == TOTAL
+    assert _max_difference(runs["weights"]["sigterm"], runs["weights"]["uninterrupted"]) == 0

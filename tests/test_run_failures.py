@@ -70,3 +70,95 @@ def test_eval_with_on_bad_image_error_is_one_line(with_bad_images, tmp_path):
     message = _one_line_error(_keras_ssl("eval", f"--workdir={wd.path}", "--protocol=knn",
                                          "--random_init=none"))
     assert f"{with_bad_images}/train/airplane/zz_bad.jpg" in message
+
+
+SCRIPT = ROOT / "tests" / "distributed" / "train_run.py"
+
+
+def _latest_checkpoint(workdir):
+    import tensorflow as tf
+
+    return tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+
+
+def test_a_nan_loss_stops_the_run_naming_its_step_and_keeps_the_last_good_checkpoint(
+        tiny_cifar10, tmp_path):
+    """Batch 16 of 80 images: 5 steps an epoch. Checkpoints after steps 2 and 4 (every 2 steps);
+    step 4's batch is NaN, so its loss and weights are: the run must stop there, and the step-4
+    checkpoint (NaN weights) must never be written."""
+    import numpy as np
+    import tensorflow as tf
+
+    workdir = tmp_path / "run"
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "w.npz"), "--nan-at-step", "4", "--",
+         "train", *TINY_RUN, f"--workdir={workdir}", f"--config.data.source=folder:{tiny_cifar10}",
+         "--config.data.pipeline=memory", "--config.train.batch_size=16",
+         "--config.train.epochs=2", "--config.train.checkpoint_every_steps=2"],
+        env=env, capture_output=True, text=True, timeout=600)
+    message = _one_line_error(result)
+    assert "loss became nan at step 4 of the run" in message and "learning rate" in message
+    latest = _latest_checkpoint(workdir)
+    assert latest.endswith("ckpt-2")
+    assert not list((workdir / "checkpoints").glob("ckpt-4*"))
+    reader = tf.train.load_checkpoint(latest)
+    values = [reader.get_tensor(name) for name in reader.get_variable_to_shape_map()]
+    floats = [v for v in values if np.asarray(v).dtype.kind == "f"]
+    assert floats and all(np.isfinite(v).all() for v in floats)
+    assert not (workdir / "encoder.keras").exists()  # the run is not finished
+
+
+@pytest.fixture(scope="module")
+def five_bad_images(tiny_cifar10, tmp_path_factory):
+    """tiny_cifar10's 80 training images and 5 undecodable files: 5 steps of 16 an epoch."""
+    root = tmp_path_factory.mktemp("five_bad") / "cifar"
+    shutil.copytree(tiny_cifar10, root)
+    for i in range(5):
+        (root / "train" / "cat" / f"zz_bad{i}.jpg").write_bytes(b"not a JPEG")
+    return root
+
+
+def _streamed_run(source, workdir, out, *extra):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out), *extra, "--", "train", *TINY_RUN,
+         f"--workdir={workdir}", f"--config.data.source=folder:{source}",
+         "--config.data.pipeline=streaming", "--config.data.max_bad_fraction=0.1",
+         "--config.train.batch_size=16", "--config.train.epochs=2"],
+        env=env, capture_output=True, text=True, timeout=600)
+
+
+def _bad_images_column(workdir):
+    import csv
+
+    with open(workdir / "history.csv") as f:
+        return [(int(row["epoch"]), float(row["bad_images"])) for row in csv.DictReader(f)]
+
+
+def test_bad_image_counts_of_a_run_preempted_mid_epoch_equal_an_uninterrupted_runs(
+        five_bad_images, tmp_path):
+    import tensorflow as tf
+
+    uninterrupted = _streamed_run(five_bad_images, tmp_path / "a", tmp_path / "a.npz")
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    expected = _bad_images_column(tmp_path / "a")
+    # Each bad file once per epoch it reads (epoch 0 ends before it reaches the last one).
+    assert expected == [(0, 4.0), (1, 5.0)]
+
+    # SIGTERM as step 8 (epoch 1, batch 3) begins: saved at epoch 1, step 3, then resumed.
+    stopped = _streamed_run(five_bad_images, tmp_path / "b", tmp_path / "b.npz",
+                            "--sigterm-at-step", "8")
+    assert stopped.returncode == 42, stopped.stderr[-3000:]
+    latest = _latest_checkpoint(tmp_path / "b")
+    assert latest.endswith("ckpt-8")
+    reader = tf.train.load_checkpoint(latest)
+    counters = sorted(k for k in reader.get_variable_to_shape_map() if k.startswith("counters/"))
+    # The saved count: epoch 1's bad files before its step 3, which the resumed run never reads.
+    epoch, before = (int(reader.get_tensor(k)) for k in counters)
+    assert epoch == 1 and before > 0
+    resumed = _streamed_run(five_bad_images, tmp_path / "b", tmp_path / "b.npz")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _bad_images_column(tmp_path / "b") == expected

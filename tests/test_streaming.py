@@ -265,9 +265,10 @@ def test_bad_images_are_skipped_counted_and_named(tmp_path):
     epochs = [[_ids(b) for b in ds]]
     assert sum(len(b) for b in epochs[0]) == 18  # 9 good images twice; the bad one skipped
     assert bad.count == 2 and bad.names == {bad_path}  # once per epoch, named once
-    logger, logs = BadImagesLogger(bad), {}
-    logger.on_epoch_end(0, logs)
-    assert logs["bad_images"] == 2
+    logger, logs = BadImagesLogger(bad), [{}, {}]
+    logger.on_epoch_end(0, logs[0])
+    logger.on_epoch_end(1, logs[1])
+    assert [epoch["bad_images"] for epoch in logs] == [1, 1]  # each in its own epoch
     with pytest.raises(tf.errors.OpError, match=f"{bad_path}.*on_bad_image='error'"):
         list(streaming_pretraining_dataset(source, 3, image_size=4, on_bad_image="error"))
     with pytest.raises(tf.errors.OpError, match="more than the allowed 0"):

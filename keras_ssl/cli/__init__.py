@@ -9,6 +9,15 @@ class UsageError(Exception):
     the traceback)."""
 
 
+class Preempted(Exception):
+    """Training stopped on a signal (preemption) with its position checkpointed: not an error,
+    but the run is not finished; `keras-ssl` prints the message and exits with `exit_code`."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 @contextlib.contextmanager
 def data_errors():
     """Report the data layer's refusals (a missing or empty folder, a wrong layout, a TFDS dataset

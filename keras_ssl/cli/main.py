@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chat
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from keras_ssl.cli import UsageError  # noqa: E402
+from keras_ssl.cli import Preempted, UsageError  # noqa: E402
 
 COMMANDS = ("train", "eval", "export", "preview")
 
@@ -219,6 +219,9 @@ def run(argv=None):
             raise
         print(f"keras-ssl: {e}", file=sys.stderr)
         sys.exit(2)
+    except Preempted as e:
+        print(f"keras-ssl: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

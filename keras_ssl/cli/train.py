@@ -9,8 +9,9 @@ import tensorflow as tf
 from absl import logging
 
 from keras_ssl import data, distribute, evaluation
-from keras_ssl.callbacks import HistoryCSV, RaiseOnNaN, TimeBudget, TrainingCheckpoint
-from keras_ssl.cli import UsageError, bad_image_errors, builders, data_errors
+from keras_ssl.callbacks import (PREEMPTED_EXIT_CODE, HistoryCSV, RaiseOnNaN, StopOnSignal,
+                                 TimeBudget, TrainingCheckpoint)
+from keras_ssl.cli import Preempted, UsageError, bad_image_errors, builders, data_errors
 from keras_ssl.cli.workdir import Workdir
 
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -30,6 +31,10 @@ def train(config, workdir, strategy="auto", tpu=None, virtual_devices=None, forc
         force_unlock: take over the workdir's lock even if its holder may be alive.
     Returns:
         The trained method.
+    Raises:
+        Preempted: SIGTERM came; training stopped after the batch it came in, with a checkpoint
+            of that position (the command line exits with its `exit_code`).
+        UsageError: a bad config or data, or a NaN loss (its step named).
     """
     if virtual_devices:
         distribute.set_virtual_devices(virtual_devices)  # before any TensorFlow op
@@ -81,8 +86,13 @@ def _train(config, wd, strategy, chief):
         # Optimizer variables exist before a checkpoint is restored into them.
         model.optimizer.build(model.trainable_variables)
 
+    bad_images = data.BadImages()
+    # Counts the epoch's skips; checkpointed, so a resumed epoch's count is the whole epoch's.
+    bad_images_logger = data.BadImagesLogger(bad_images, batch_size // pipelines) \
+        if pipeline == "streaming" else None
     checkpoint = TrainingCheckpoint(wd.backup_dir, steps_per_epoch,
-                                    config.train.checkpoint_every_steps)
+                                    config.train.checkpoint_every_steps,
+                                    counters=[bad_images_logger] if bad_images_logger else [])
     epoch, step = checkpoint.restore(model)
     if checkpoint.restored_path:
         logging.info("resuming from %s at epoch %d, step %d (optimizer iterations %d)",
@@ -90,7 +100,6 @@ def _train(config, wd, strategy, chief):
 
     if epoch < config.train.epochs:
         transform = builders.build_transform(config)
-        bad_images = data.BadImages()
 
         def dataset_fn(initial_epoch, initial_step):
             position = dict(epochs=config.train.epochs, initial_epoch=initial_epoch,
@@ -106,9 +115,11 @@ def _train(config, wd, strategy, chief):
                                                       input_context=context, **position)
             return strategy.distribute_datasets_from_function(make)
 
-        callbacks = [checkpoint, RaiseOnNaN()]
-        if pipeline == "streaming":  # before the loggers, which then record the count
-            callbacks.append(data.BadImagesLogger(bad_images))
+        # Before the checkpoint: a NaN step is never saved, and a signal's step is.
+        stop = StopOnSignal()
+        callbacks = [stop, RaiseOnNaN(), checkpoint]
+        if bad_images_logger:  # before the loggers, which then record the count
+            callbacks.append(bad_images_logger)
         if config.eval.online_probe:  # before the loggers, which then record its accuracy
             callbacks.append(evaluation.OnlineLinearProbe(images, labels, len(class_names),
                                                           seed=config.seed))
@@ -118,10 +129,18 @@ def _train(config, wd, strategy, chief):
         if config.train.max_minutes is not None:
             callbacks.append(TimeBudget(config.train.max_minutes))
         with bad_image_errors(bad_images):
-            distribute.fit(model, dataset_fn, epochs=config.train.epochs,
-                           steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                           initial_epoch=epoch, initial_step=step,
-                           verbose=(1 if sys.stdout.isatty() else 2) if chief else 0)
+            try:
+                distribute.fit(model, dataset_fn, epochs=config.train.epochs,
+                               steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                               initial_epoch=epoch, initial_step=step,
+                               verbose=(1 if sys.stdout.isatty() else 2) if chief else 0)
+            except FloatingPointError as e:  # RaiseOnNaN's message names the step and the fix
+                raise UsageError(str(e)) from None
+        if stop.received is not None:
+            raise Preempted(
+                f"stopped by signal {stop.received} at epoch {checkpoint.position[0]}, step "
+                f"{checkpoint.position[1]}, saved in {wd.backup_dir}; re-run the same command to "
+                "resume there.", PREEMPTED_EXIT_CODE)
     else:
         logging.info("all %d epochs are done; nothing to train", config.train.epochs)
     if chief:

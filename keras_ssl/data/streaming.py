@@ -138,7 +138,8 @@ def streaming_pretraining_dataset(
             views = decode_crops(contents, lambda h, w: windows(h, w, image_seed), sizes)
             return tuple(v / 255.0 for v in views)
 
-        examples = reader.decoded(order_key, pipeline, pipelines, resume * per_replica, crops)
+        examples = reader.decoded(order_key, pipeline, pipelines, resume * per_replica, crops,
+                                  epoch=epoch_key if epochs else None)
         batches = examples.batch(per_replica, drop_remainder=True).take(steps * local - resume)
         seeds = tf.reshape(batch_seeds(seed_key, steps, replicas)[:, first:first + local], [-1, 2])
         return tf.data.Dataset.zip(batches, tf.data.Dataset.from_tensor_slices(seeds).skip(resume))
@@ -261,12 +262,13 @@ class _Reader:
         self.bad_images = bad_images if bad_images is not None else BadImages()
         self.window = shuffle_window
 
-    def decoded(self, order_key, pipeline, pipelines, skip, crops):
+    def decoded(self, order_key, pipeline, pipelines, skip, crops, epoch=None):
         """``(crops tuple, label)`` of the epoch's examples from position ``skip`` on.
 
         ``crops(contents, k)`` decodes the k-th example of the epoch (k counts skipped ones too,
         so seeds drawn from it do not move). Decode errors drop the element (`ignore_errors`);
-        a scan over the positions sees the gap and reports the names it left. With
+        a scan over the positions sees the gap and reports the names it left, with their
+        positions when the ``epoch`` (a training epoch's number) is given. With
         ``names_in_elements`` (pure TF, for tf.data service workers) the names are not reported
         but joined into a string that each element carries, ``(crops, label, names)``, for
         `report_joined`: a window's trailing names move on to the next window's first element.
@@ -300,8 +302,10 @@ class _Reader:
                 if self.names_in_elements:
                     joined = tf.strings.reduce_join(names_skipped, separator="\n")
                     return tf.identity(k), element + (joined, k < start + n)
-                done = tf.cond(k > previous + 1, lambda: self._report(names_skipped),
-                               lambda: tf.constant(0, tf.int64))
+                done = tf.cond(
+                    k > previous + 1,
+                    lambda: self._report(names_skipped, tf.range(previous + 1, k), epoch),
+                    lambda: tf.constant(0, tf.int64))
                 with tf.control_dependencies([done]):
                     return tf.identity(k), element
 
@@ -328,16 +332,18 @@ class _Reader:
         return tf.cond(tf.size(names) > 0, lambda: self._report(names),
                        lambda: tf.constant(0, tf.int64))
 
-    def _report(self, names):
-        def record(names):
+    def _report(self, names, positions=None, epoch=None):
+        def record(names, *where):
             # tf.data may pull again after the error; the element that carried it then looks
             # skipped too, so the first error is repeated instead of recording more names.
-            if self.bad_images.error is None:
-                self.bad_images.record([n.decode() for n in names.numpy()], self.on_bad_image,
-                                       self.max_bad, self.stream.description)
-            else:
+            if self.bad_images.error is not None:
                 raise self.bad_images.error
+            placed = dict(epoch=int(where[0]), positions=where[1].numpy().tolist()) if where \
+                else {}
+            self.bad_images.record([n.decode() for n in names.numpy()], self.on_bad_image,
+                                   self.max_bad, self.stream.description, **placed)
             return 0
 
-        return tf.py_function(record, [names], tf.int64)
+        where = [] if epoch is None else [epoch, positions]
+        return tf.py_function(record, [names, *where], tf.int64)
 

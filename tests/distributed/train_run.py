@@ -1,12 +1,16 @@
 """Run `keras-ssl train ...` in this process and save the trained model's weights.
 
-    python train_run.py --out weights.npz [--die-in-save N] -- train --config=... --workdir=...
+    python train_run.py --out weights.npz [--die-in-save N] [--nan-at-step N] [--sigterm-at-step N] \
+        -- train ...
 
 Runs the CLI entry point itself (flags, config validation, `keras_ssl.cli.train.train`); the
 returned model's variables (batch-norm statistics included) go to `--out` as `w<i>`, with `paths`
 and the optimizer's `iterations`. `--die-in-save N` makes the N-th checkpoint write die half-way:
 the new checkpoint's data file is written, then truncated, and the process SIGKILLs itself before
-`tf.train.CheckpointManager` records the checkpoint as the latest.
+`tf.train.CheckpointManager` records the checkpoint as the latest. `--nan-at-step N` multiplies
+the N-th training step's batch (counted from 1 over the run) by NaN, so its loss, gradients and
+updated weights are NaN. `--sigterm-at-step N` makes the process send itself SIGTERM as the N-th
+step begins, as a preemption notice would.
 """
 
 import argparse
@@ -18,6 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 import keras_ssl.cli.train as train_module
+from keras_ssl.callbacks import StopOnSignal
+from keras_ssl.cli import builders
 from keras_ssl.cli import main as cli
 
 
@@ -41,10 +47,39 @@ def _dying_save(die_at):
     return save
 
 
+def _poisoned_build_method(nan_at):
+    original = builders.build_method
+
+    def build(*args, **kwargs):
+        model = original(*args, **kwargs)
+        train_step = model.train_step
+
+        def poisoned_step(batch):
+            poison = tf.where(model.optimizer.iterations + 1 == nan_at, float("nan"), 1.0)
+            return train_step(tf.nest.map_structure(
+                lambda x: x * tf.cast(poison, x.dtype) if x.dtype.is_floating else x, batch))
+
+        model.train_step = poisoned_step
+        return model
+
+    return build
+
+
+def _signalling_stop(sigterm_at):
+    class SignalledStopOnSignal(StopOnSignal):
+        def on_train_batch_begin(self, batch, logs=None):
+            if int(self.model.optimizer.iterations) + 1 == sigterm_at:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    return SignalledStopOnSignal
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--die-in-save", type=int, default=None)
+    parser.add_argument("--nan-at-step", type=int, default=None)
+    parser.add_argument("--sigterm-at-step", type=int, default=None)
     parser.add_argument("cli_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
@@ -62,6 +97,12 @@ def main():
     if args.die_in_save:
         patches.append(mock.patch.object(tf.train.CheckpointManager, "save",
                                          _dying_save(args.die_in_save)))
+    if args.nan_at_step:
+        patches.append(mock.patch.object(builders, "build_method",
+                                         _poisoned_build_method(args.nan_at_step)))
+    if args.sigterm_at_step:
+        patches.append(mock.patch.object(train_module, "StopOnSignal",
+                                         _signalling_stop(args.sigterm_at_step)))
     for patch in patches:
         patch.start()
     cli.run(["keras-ssl", *cli_args])
