@@ -51,11 +51,11 @@ class RaiseOnNaN(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             # The optimizer has counted the bad step: its number is the run's step, from 1.
+            step = int(self.model.optimizer.iterations.numpy())
             raise FloatingPointError(
-                f"loss became {float(loss)} at step {int(self.model.optimizer.iterations)} of the "
-                "run: training diverged. Lower the learning rate (train.base_learning_rate) or "
-                "raise the warm-up; the last checkpoint, from before that step, is intact and a "
-                "re-run resumes from it.")
+                f"loss became {float(loss)} at step {step} of the run: training diverged. Lower "
+                "the learning rate (train.base_learning_rate) or raise the warm-up; the last "
+                "checkpoint, from before that step, is intact and a re-run resumes from it.")
 
 
 class StopOnSignal(keras.callbacks.Callback):

@@ -108,6 +108,53 @@ def streaming_workers(tiny_cifar10, tmp_path_factory):
         return {name: future.result() for name, future in futures.items()}
 
 
+@pytest.fixture(scope="module")
+def preempted_workers(tiny_cifar10, tmp_path_factory):
+    """Two workers; worker 1 receives SIGTERM as step 4 (epoch 0, batch 3) begins: both stop after
+    it. Then both are started again with the same command (the resume)."""
+    tmp = tmp_path_factory.mktemp("multi_worker_preempted")
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+
+    def worker(index, *extra):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        out = tmp / f"worker{index}.npz"
+        command = [sys.executable, str(SCRIPT), "--out", str(out), *extra, "--", "train",
+                   f"--workdir={tmp / 'run'}", "--strategy=multi_worker", f"--config={CONFIG}",
+                   f"--config.data.source=folder:{tiny_cifar10}", *TINY]
+        return subprocess.run(command, env=_env(TF_CONFIG=tf_config), capture_output=True,
+                              text=True, timeout=600), out, tmp / "run"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        stopped = [pool.submit(worker, 0), pool.submit(worker, 1, "--sigterm-at-step", "4")]
+        stopped = [future.result() for future in stopped]
+        latest = (tmp / "run" / "checkpoints" / "checkpoint").read_text()
+        resumed = [pool.submit(worker, i) for i in range(2)]
+        return {"stopped": stopped, "latest": latest,
+                "resumed": {f"worker{i}": future.result() for i, future in enumerate(resumed)}}
+
+
+def test_sigterm_on_one_worker_stops_all_after_the_same_step_with_a_checkpoint(preempted_workers):
+    (chief, _, workdir), (other, _, _) = preempted_workers["stopped"]
+    assert chief.returncode == other.returncode == 42, chief.stderr[-2000:] + other.stderr[-2000:]
+    assert "keras-ssl: stopped by signal 15 at epoch 0, step 4" in other.stderr
+    assert ("keras-ssl: stopped with the other workers (one received a stop signal) at epoch 0, "
+            "step 4") in chief.stderr
+    assert preempted_workers["latest"].startswith('model_checkpoint_path: "ckpt-4"')
+
+
+@pytest.mark.slow  # the resume itself is tested on one process in CI (tests/test_resume.py)
+def test_preempted_workers_resume_at_that_step_and_end_as_an_uninterrupted_run(
+        preempted_workers, runs):
+    resumed = preempted_workers["resumed"]
+    for name in ("worker0", "worker1"):
+        assert "resuming from" in resumed[name][0].stderr and "at epoch 0, step 4" in \
+            resumed[name][0].stderr
+    worker0, worker1 = (_load(resumed, f"worker{i}") for i in range(2))
+    assert int(worker0["iterations"]) == STEPS
+    assert _max_difference(worker0, worker1) == 0
+    assert _max_difference(worker0, _load(runs, "worker0")) == 0
+
+
 # A second case of the multi-worker family, run on demand (slow): the in-memory workers below run
 # in CI, and tests/test_streaming.py checks that the shards are disjoint and complete.
 @pytest.mark.slow

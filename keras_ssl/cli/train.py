@@ -96,7 +96,8 @@ def _train(config, wd, strategy, chief):
     epoch, step = checkpoint.restore(model)
     if checkpoint.restored_path:
         logging.info("resuming from %s at epoch %d, step %d (optimizer iterations %d)",
-                     checkpoint.restored_path, epoch, step, int(model.optimizer.iterations))
+                     checkpoint.restored_path, epoch, step,
+                     int(model.optimizer.iterations.numpy()))
 
     if epoch < config.train.epochs:
         transform = builders.build_transform(config)
@@ -126,8 +127,8 @@ def _train(config, wd, strategy, chief):
         if chief:
             callbacks += [keras.callbacks.TensorBoard(wd.logs_dir),
                           HistoryCSV(wd.history_path)]
-        if config.train.max_minutes is not None:
-            callbacks.append(TimeBudget(config.train.max_minutes))
+        budget = TimeBudget(config.train.max_minutes) if config.train.max_minutes else None
+        callbacks += [budget] if budget else []
         with bad_image_errors(bad_images):
             try:
                 distribute.fit(model, dataset_fn, epochs=config.train.epochs,
@@ -136,11 +137,14 @@ def _train(config, wd, strategy, chief):
                                verbose=(1 if sys.stdout.isatty() else 2) if chief else 0)
             except FloatingPointError as e:  # RaiseOnNaN's message names the step and the fix
                 raise UsageError(str(e)) from None
-        if stop.received is not None:
-            raise Preempted(
-                f"stopped by signal {stop.received} at epoch {checkpoint.position[0]}, step "
-                f"{checkpoint.position[1]}, saved in {wd.backup_dir}; re-run the same command to "
-                "resume there.", PREEMPTED_EXIT_CODE)
+        epoch, step = checkpoint.position
+        if epoch < config.train.epochs and not (budget and budget.stopped_early):
+            # A signal, here or on another worker (their loop stops them all after one batch).
+            cause = (f"by signal {stop.received}" if stop.received is not None
+                     else "with the other workers (one received a stop signal)")
+            raise Preempted(f"stopped {cause} at epoch {epoch}, step {step}, saved in "
+                            f"{wd.backup_dir}; re-run the same command to resume there.",
+                            PREEMPTED_EXIT_CODE)
     else:
         logging.info("all %d epochs are done; nothing to train", config.train.epochs)
     if chief:

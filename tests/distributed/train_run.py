@@ -68,7 +68,7 @@ def _poisoned_build_method(nan_at):
 def _signalling_stop(sigterm_at):
     class SignalledStopOnSignal(StopOnSignal):
         def on_train_batch_begin(self, batch, logs=None):
-            if int(self.model.optimizer.iterations) + 1 == sigterm_at:
+            if int(self.model.optimizer.iterations.numpy()) + 1 == sigterm_at:
                 os.kill(os.getpid(), signal.SIGTERM)
 
     return SignalledStopOnSignal
