@@ -12,6 +12,8 @@ One module per protocol:
 - :mod:`~keras_ssl.evaluation.linear_probe`: linear classifier on frozen
   features (Zhang et al. 2016; Chen et al. 2020, SimCLR).
 - :mod:`~keras_ssl.evaluation.mlp_probe`: AMDIM's one-hidden-layer probe.
+- :mod:`~keras_ssl.evaluation.block_classifiers`: RotNet's non-linear and
+  convolutional classifiers on a block's frozen feature maps (Gidaris et al. 2018).
 - :mod:`~keras_ssl.evaluation.finetune`: SimCLR's fine-tuning, on all labels or
   on a subset from :mod:`~keras_ssl.evaluation.subsets` (semi-supervised 1% / 10%).
 - :mod:`~keras_ssl.evaluation.retrieval`: cosine nearest neighbours, Recall@k, mAP@k.
@@ -26,6 +28,7 @@ Example:
 ...              num_classes=10, k=200, temperature=0.1)        # doctest: +SKIP
 """
 
+from keras_ssl.evaluation.block_classifiers import conv_classifier, nonlinear_classifier
 from keras_ssl.evaluation.clustering import (clustering_accuracy, clustering_scores,
                                              kmeans_clustering)
 from keras_ssl.evaluation.features import (SavedModelEncoder, encoder_image_size,
@@ -40,7 +43,8 @@ from keras_ssl.evaluation.subsets import balanced_subset, read_subset_file
 
 __all__ = [
     "OnlineLinearProbe", "SavedModelEncoder", "balanced_subset", "clustering_accuracy",
-    "clustering_scores", "encoder_image_size", "extract_dataset_features", "extract_features",
-    "finetune", "kmeans_clustering", "knn_accuracy", "knn_predict", "knn_scores", "linear_probe",
-    "mlp_probe", "nearest_neighbours", "ranking_metrics", "read_subset_file", "retrieval_metrics",
+    "clustering_scores", "conv_classifier", "encoder_image_size", "extract_dataset_features",
+    "extract_features", "finetune", "kmeans_clustering", "knn_accuracy", "knn_predict",
+    "knn_scores", "linear_probe", "mlp_probe", "nearest_neighbours", "nonlinear_classifier",
+    "ranking_metrics", "read_subset_file", "retrieval_metrics",
 ]

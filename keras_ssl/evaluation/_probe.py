@@ -1,4 +1,5 @@
-"""The classifier trained on frozen features, shared by the linear and the MLP probe."""
+"""The classifier trained on frozen features, shared by the linear and the MLP probe, and its
+training loop, shared with RotNet's classifiers on feature maps (`block_classifiers`)."""
 
 import keras
 import numpy as np
@@ -62,37 +63,16 @@ def fit_probe(train_features, train_labels, test_features, test_labels, num_clas
     layers.append(keras.layers.Dense(num_classes, kernel_initializer="zeros", dtype="float32",
                                      kernel_regularizer=keras.regularizers.L2(weight_decay)))
     model = keras.Sequential(layers)
-    steps_per_epoch = -(-num_train // batch_size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        # One graph call per epoch: per-step dispatch would dominate a small probe.
-        steps_per_execution=steps_per_epoch,
-    )
-    features_tensor = tf.constant(train_features)
-    labels_tensor = tf.constant(train_labels)
-    # Shuffling row indices and gathering is faster than shuffling whole rows.
-    dataset = (
-        tf.data.Dataset.range(num_train)
-        .shuffle(num_train, seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .map(lambda rows: (tf.gather(features_tensor, rows), tf.gather(labels_tensor, rows)))
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    callbacks = [_progress.EpochProgress(f"Training the {protocol}", epochs)] if verbose else []
-    model.fit(dataset, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
-
-    top5_k = min(5, num_classes)
-    test_ranking = ranking(model.predict(test_features, batch_size=4096, verbose=0), top5_k)
-    train_ranking = ranking(model.predict(train_features, batch_size=4096, verbose=0), 1)
+    scores = fit_and_score(
+        model,
+        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+            learning_rate, epochs * steps_per_epoch(num_train, batch_size))),
+        train_features, train_labels, test_features, test_labels, num_classes,
+        epochs=epochs, batch_size=batch_size, seed=seed,
+        title=f"Training the {protocol}" if verbose else None)
     return {
         "protocol": protocol,
-        "top1": float(np.mean(test_ranking[:, 0] == test_labels)),
-        "top5": float(np.mean(np.any(test_ranking == test_labels[:, None], axis=1))),
-        "top5_k": top5_k,
-        "train_top1": float(np.mean(train_ranking[:, 0] == train_labels)),
+        **scores,
         "hidden_dims": list(hidden_dims),
         "dropout": float(dropout),
         "epochs": epochs,
@@ -107,6 +87,56 @@ def fit_probe(train_features, train_labels, test_features, test_labels, num_clas
         "num_test": int(len(test_features)),
         "feature_dim": int(dim),
         "num_classes": num_classes,
+    }
+
+
+def steps_per_epoch(num_train, batch_size):
+    """Mini-batches per pass over `num_train` rows (the last one may be smaller)."""
+    return -(-num_train // batch_size)
+
+
+def fit_and_score(model, optimizer, train_x, train_y, test_x, test_y, num_classes, *, epochs,
+                  batch_size, seed, title=None, auto_scale_loss=True, predict_batch_size=4096):
+    """Trains `model` on (train_x, train_y) with softmax cross-entropy, then scores it.
+
+    Mini-batches of `batch_size` rows are drawn without replacement, reshuffled every epoch
+    with `seed`; each epoch runs as one graph call. `title` shows a progress bar over the
+    epochs; `auto_scale_loss` is passed to ``compile`` (a model computing in float32 has no
+    need of loss scaling).
+
+    Returns the test ``top1`` / ``top5`` (top-``top5_k``, k = min(5, num_classes)) and the
+    ``train_top1`` of the trained model, as python floats.
+    """
+    num_train = len(train_x)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        # One graph call per epoch: per-step dispatch would dominate a small probe.
+        steps_per_execution=steps_per_epoch(num_train, batch_size),
+        auto_scale_loss=auto_scale_loss,
+    )
+    inputs_tensor = tf.constant(train_x)
+    labels_tensor = tf.constant(train_y)
+    # Shuffling row indices and gathering is faster than shuffling whole rows.
+    dataset = (
+        tf.data.Dataset.range(num_train)
+        .shuffle(num_train, seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .map(lambda rows: (tf.gather(inputs_tensor, rows), tf.gather(labels_tensor, rows)))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    callbacks = [_progress.EpochProgress(title, epochs)] if title else []
+    model.fit(dataset, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+
+    top5_k = min(5, num_classes)
+    test_ranking = ranking(model.predict(test_x, batch_size=predict_batch_size, verbose=0),
+                           top5_k)
+    train_ranking = ranking(model.predict(train_x, batch_size=predict_batch_size, verbose=0), 1)
+    return {
+        "top1": float(np.mean(test_ranking[:, 0] == test_y)),
+        "top5": float(np.mean(np.any(test_ranking == test_y[:, None], axis=1))),
+        "top5_k": top5_k,
+        "train_top1": float(np.mean(train_ranking[:, 0] == train_y)),
     }
 
 

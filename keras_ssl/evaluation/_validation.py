@@ -15,19 +15,47 @@ def check_features(name, features, dim=None):
             f"`{name}` must have shape [N, D] (one feature vector per row), "
             f"got shape {features.shape}."
         )
-    if not (np.issubdtype(features.dtype, np.floating) or np.issubdtype(features.dtype, np.integer)):
-        raise ValueError(f"`{name}` must be a real numeric array, got dtype {features.dtype}.")
-    if features.shape[0] == 0:
-        raise ValueError(f"`{name}` is empty (shape {features.shape}); need at least one row.")
+    _check_real_nonempty(name, features)
     if dim is not None and features.shape[1] != dim:
         raise ValueError(
             f"`{name}` has feature dimension {features.shape[1]} but the train features have "
             f"{dim}; both must come from the same encoder."
         )
-    features = features.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(features)):
+    return _finite_float32(name, features)
+
+
+def check_maps(name, maps, map_shape=None):
+    """Returns ``maps`` as a finite float32 array of shape [N, h, w, C] (channels last)."""
+    maps = np.asarray(maps)
+    if maps.ndim != 4:
+        hint = (" These look like pooled feature vectors; these classifiers need the block's "
+                "feature maps (use linear_probe / mlp_probe on vectors)." if maps.ndim == 2 else "")
+        raise ValueError(
+            f"`{name}` must have shape [N, h, w, C] (one channels-last feature map per row), "
+            f"got shape {maps.shape}.{hint}"
+        )
+    _check_real_nonempty(name, maps)
+    if map_shape is not None and maps.shape[1:] != tuple(map_shape):
+        raise ValueError(
+            f"`{name}` has maps of shape {maps.shape[1:]} (h, w, C) but the train maps have "
+            f"{tuple(map_shape)}; both must come from the same layer of the same encoder."
+        )
+    return _finite_float32(name, maps)
+
+
+def _check_real_nonempty(name, array):
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"`{name}` must be a real numeric array, got dtype {array.dtype}.")
+    if array.shape[0] == 0:
+        raise ValueError(f"`{name}` is empty (shape {array.shape}); need at least one row.")
+
+
+def _finite_float32(name, array):
+    """`array` as float32 (no copy if it already is), refused if any value is NaN or Inf."""
+    array = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(array)):
         raise ValueError(f"`{name}` contains NaN or Inf values; check the encoder output.")
-    return features
+    return array
 
 
 def check_labels(name, labels, num_rows, num_classes):
