@@ -14,6 +14,19 @@ holds batches of up to n neighbouring data epochs (every image still once per da
 batch once). With one worker the batches arrive in the order of the local pipeline, so a resumed
 run sees the batches of the uninterrupted one.
 
+Faults (TF promises at-most-once visitation in this mode: a lost worker's split is not redone):
+
+- The dispatcher restarted on its address (with ``DispatcherConfig(work_dir=...,
+  fault_tolerant_mode=True)``, TF's documented recovery): the run waits while it is down and
+  then continues with every batch once. Without ``work_dir`` it stops with TF's "Iteration id
+  ... not found" once a worker needs its next epoch.
+- A worker lost mid-epoch: the batches it had not delivered are lost. Every batch carries its
+  (data epoch, step) and `EpochTally` checks what arrives: the run stops with a `LostBatches`
+  error (resume from the last checkpoint) when an epoch's batches arrive out of order, when an
+  epoch left behind receives none while a whole epoch's worth of others arrive, or when the
+  stream ends short. TF's client keeps retrying a lost worker's address: with no other worker
+  (and none restarted there) the run waits.
+
 Example:
 
 >>> ds = streaming_pretraining_dataset("folder:gs://bucket/photos", 256, views, epochs=100,
@@ -96,3 +109,82 @@ def _ops_of(dataset):
         dataset._as_serialized_graph().numpy())  # noqa: SLF001 (no public accessor)
     nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
     return {n.op for n in nodes}
+
+
+class LostBatches(ValueError):
+    """Batches of the run that a tf.data service worker took with it."""
+
+
+class EpochTally:
+    """Checks that every data epoch's batches arrive from the service, each once and in order.
+
+    `checked` follows the batches of one iteration (a scan: Keras may iterate twice) by their
+    ``(data epoch, batch of the epoch)``. Each worker delivers its epochs whole and in order, so
+    a batch out of order, an epoch behind the newest that gets no batch while ``per_epoch``
+    batches of others arrive (its worker is gone: TF does not redo its split), or a stream that
+    ends short mean lost batches: `LostBatches`, also kept in ``errors.error`` (a `BadImages`),
+    which the command line reports as one line.
+    """
+
+    def __init__(self, initial_epoch, epochs, first_step, per_epoch, errors):
+        self.initial_epoch, self.per_epoch, self.errors = initial_epoch, per_epoch, errors
+        self.first_step, self.n = first_step, epochs - initial_epoch
+
+    def checked(self, dataset):
+        """``(out, skipped)`` of a dataset of ``(out, skipped, position)``, checked."""
+        spec = dataset.element_spec
+        end = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), spec[:2])
+        end += (tf.constant([-1, -1], tf.int64),)  # marks the stream's end
+        zero = tf.constant(0, tf.int64)
+        start = (tf.one_hot(0, self.n, zero + self.first_step, zero), tf.zeros([self.n], tf.int64),
+                 zero - 1, zero)
+        ds = dataset.concatenate(tf.data.Dataset.from_tensors(end)).scan(start, self._tally)
+        ds = ds.map(lambda out, skipped, keep, status: (
+            out, skipped, tf.logical_and(self._check(status), keep)))
+        return ds.filter(lambda *e: e[2]).map(lambda o, skipped, _: (o, skipped))
+
+    def _tally(self, state, element):
+        """State (each epoch's next batch and last news, the newest, batches received) after a
+        batch; and whether to keep it, and (problem, epoch index, batch, expected) or zeros."""
+        out, skipped, position = element
+        epoch, step = position[0], position[1]
+        next_, news, newest, count = state
+        epochs, i, count = tf.range(self.n, dtype=tf.int64), epoch - self.initial_epoch, count + 1
+        is_end = epoch < 0
+        i = tf.where(is_end, tf.zeros_like(i), i)
+        news = tf.where((epochs > newest) & (epochs < i), count, news)  # begun elsewhere, or lost
+        newest = tf.maximum(newest, i)
+        expected = next_[i]
+        next_ = tf.tensor_scatter_nd_update(next_, [[i]], [step + 1])
+        news = tf.tensor_scatter_nd_update(news, [[i]], [count])
+        stalled = (epochs < newest) & (next_ < self.per_epoch) & (count - news > self.per_epoch)
+        short = tf.argmax(tf.cast(state[0] < self.per_epoch, tf.int64))
+        lost = tf.argmax(tf.cast(stalled, tf.int64))
+        status = tf.case([
+            (is_end, lambda: tf.stack([3 * tf.cast(tf.reduce_any(state[0] < self.per_epoch),
+                                                   tf.int64), short, 0, 0])),
+            (step != expected, lambda: tf.stack([tf.constant(1, tf.int64), i, step, expected])),
+            (tf.reduce_any(stalled), lambda: tf.stack([tf.constant(2, tf.int64), lost,
+                                                       tf.gather(next_, lost), 0]))],
+            default=lambda: tf.zeros([4], tf.int64))
+        state = tf.nest.map_structure(lambda new, old: tf.where(is_end, old, new),
+                                      (next_, news, newest, count), state)
+        return state, (out, skipped, tf.logical_not(is_end) | (status[0] > 0), status)
+
+    def _check(self, status):
+        return tf.cond(status[0] > 0, lambda: tf.py_function(self._fail, [status], tf.bool),
+                       lambda: tf.constant(True))
+
+    def _fail(self, status):
+        problem, i, step, expected = status.numpy().tolist()
+        epoch = self.initial_epoch + i
+        what = {1: f"batch {step} of data epoch {epoch} arrived where batch {expected} was next",
+                2: f"data epoch {epoch} stopped at batch {step} of {self.per_epoch} while later "
+                   "epochs went on",
+                3: f"the stream ended with data epoch {epoch} incomplete"}[problem]
+        if self.errors.error is None:
+            self.errors.error = LostBatches(
+                f"The tf.data service lost batches of this run ({what}): a worker stopped "
+                "mid-epoch and the service does not redo its work. Resume from the last "
+                "checkpoint: re-run the same keras-ssl train command.")
+        raise self.errors.error

@@ -18,7 +18,7 @@ from keras_ssl.data.folders import FOLDER_LAYOUT
 from keras_ssl.data.pipelines import (batch_seeds, check_batch_size, epoch_key_dataset,
                                       eval_dataset, replica_slots, with_length)
 from keras_ssl.data.records import DEFAULT_IMAGE_KEY, DEFAULT_LABEL_KEY
-from keras_ssl.data.service import check_service_address, distribute_to_service
+from keras_ssl.data.service import EpochTally, check_service_address, distribute_to_service
 from keras_ssl.data.decode import decode_crops
 from keras_ssl.data.sources import check_image_size, load_arrays, parse_source
 from keras_ssl.data.streams import encoded_source
@@ -90,7 +90,8 @@ def streaming_pretraining_dataset(
       shuffle_window: records permuted together (record sources).
       service, job_name: ``"grpc://host:port"`` of a tf.data service dispatcher: read, decode
         and augment on its workers (see `keras_ssl.data.service.distribute_to_service`, which
-        says what is supported). Needs ``epochs``. Bad images are reported by this process.
+        says what is supported). Needs ``epochs``. Bad images are reported by this process;
+        batches lost with a worker stop the iteration with `LostBatches` (see its module).
 
     Returns:
       A `tf.data.Dataset` of per-replica batches, with its cardinality, prefetched.
@@ -142,13 +143,17 @@ def streaming_pretraining_dataset(
                                   epoch=epoch_key if epochs else None)
         batches = examples.batch(per_replica, drop_remainder=True).take(steps * local - resume)
         seeds = tf.reshape(batch_seeds(seed_key, steps, replicas)[:, first:first + local], [-1, 2])
-        return tf.data.Dataset.zip(batches, tf.data.Dataset.from_tensor_slices(seeds).skip(resume))
+        parts = (batches, tf.data.Dataset.from_tensor_slices(seeds).skip(resume))
+        if service is not None:  # each batch's (epoch, batch), for EpochTally
+            parts += (tf.data.Dataset.range(resume, steps * local).map(
+                lambda i: tf.stack([tf.cast(epoch_key, tf.int64), i])),)
+        return tf.data.Dataset.zip(*parts)
 
-    def finish(batch, batch_seed):
+    def finish(batch, batch_seed, *position):
         views, labels, *skipped = batch
         out = augment(list(views), batch_seed)
         out = (out, labels) if with_labels else out
-        return (out, skipped[0]) if skipped else out
+        return (out, skipped[0], position[0]) if skipped else out
 
     ds = epoch_keys.flat_map(one_epoch)
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -156,6 +161,8 @@ def streaming_pretraining_dataset(
         if job_name is not None:  # A job serves one iteration: one per pipeline and resume point.
             job_name = f"{job_name}-pipeline{pipeline}-epoch{initial_epoch}-step{initial_step}"
         ds = distribute_to_service(ds, service, job_name)
+        ds = EpochTally(initial_epoch, epochs, initial_step * local, steps * local,
+                        reader.bad_images).checked(ds)
 
         def report(out, skipped):  # here, not on the workers, which cannot run Python
             with tf.control_dependencies([reader.report_joined(skipped)]):
