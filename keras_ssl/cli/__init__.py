@@ -34,7 +34,8 @@ def data_errors():
 @contextlib.contextmanager
 def bad_image_errors(*bad_images):
     """Report what stopped a streamed pipeline over `bad_images` (`keras_ssl.data.BadImages`:
-    `data.on_bad_image=error`, or more than `data.max_bad_fraction`) as a user error, with that
+    `data.on_bad_image=error`, more than `data.max_bad_fraction`, or batches a tf.data service
+    lost, `keras_ssl.data.service.EpochTally`) as a user error, with that
     error's message alone: TensorFlow hands it on as an op error holding a traceback."""
     import tensorflow as tf  # here: `keras-ssl --help` need not load TensorFlow
 
