@@ -46,6 +46,8 @@ PROTOCOLS = ("knn", "linear", "mlp", "finetune", "semi", "retrieval", "cluster")
 DEFAULT_PROTOCOLS = ("knn", "linear")
 # Protocols that read frozen features (extracted once per encoder and shared).
 _FEATURE_PROTOCOLS = ("knn", "linear", "mlp", "retrieval", "cluster")
+# RotNet's classifiers on a layer's feature maps (with --layers only; not in 'all').
+MAP_PROTOCOLS = ("nonlinear", "conv")
 RETRIEVAL_KS = (1, 5, 10, 100)
 
 
@@ -67,6 +69,10 @@ class EvalOptions:
     subset_file: a file of train indices or file names to use for `semi` instead.
     memory_limit_mb: decoded size above which a split is streamed and fine-tuning refused;
         None: the run's `data.memory_limit_mb`.
+    layers: also run the frozen-feature protocols (and MAP_PROTOCOLS) on each of these layers
+        (`keras_ssl.evaluation.LayerFeatures`; ("all",): every layer of the encoder).
+    layer_dims: the size each layer's map is average-pooled within; None: Goyal et al.'s 9216.
+    map_epochs: epochs of MAP_PROTOCOLS; None: the authors' (RotNet's code).
     """
 
     protocols: tuple = DEFAULT_PROTOCOLS
@@ -83,6 +89,9 @@ class EvalOptions:
     semi_fractions: tuple = (0.01, 0.1)
     subset_file: str | None = None
     memory_limit_mb: float | None = None
+    layers: tuple = ()
+    layer_dims: int | None = None
+    map_epochs: int | None = None
 
 
 def parse_protocols(text, what="--protocol"):
@@ -92,10 +101,10 @@ def parse_protocols(text, what="--protocol"):
         return PROTOCOLS
     if names == ["none"]:
         return ()
-    unknown = [n for n in names if n not in PROTOCOLS]
+    unknown = [n for n in names if n not in PROTOCOLS + MAP_PROTOCOLS]
     if unknown:
         raise ValueError(f"{what}={text!r} names unknown protocols {unknown}; choose from "
-                         f"{', '.join(PROTOCOLS)}, or 'all'.")
+                         f"{', '.join(PROTOCOLS + MAP_PROTOCOLS)}, or 'all'.")
     return tuple(dict.fromkeys(names))
 
 
@@ -309,6 +318,9 @@ def evaluate(workdir=None, options=None):
     if random_init and config is None:
         raise UsageError("--random_init needs --workdir: the architecture to initialise at random "
                          "comes from the run's config.")
+    if set(options.protocols) & set(MAP_PROTOCOLS) and not options.layers:
+        raise UsageError(f"{'/'.join(MAP_PROTOCOLS)} classify a layer's feature maps: name the "
+                         "layers with --layers (e.g. --layers=stage1,stage2,stage3,stage4).")
     if "semi" in options.protocols and options.subset_file and options.max_train_examples:
         raise UsageError("--subset_file indexes the whole train split; drop --max_train_examples.")
     # A fresh copy for each fine-tuning run, which changes the weights it is given.
@@ -319,6 +331,7 @@ def evaluate(workdir=None, options=None):
     with data_errors():  # Not a SavedModel of `keras-ssl export`.
         encoder = load_encoder()
     image_size = evaluation.encoder_image_size(encoder) or (d.image_size,) * 2
+    layers = _layers(options.layers, encoder)
 
     source = options.data or d.eval_source or d.source
     splits = ("train", "test") if options.data else (d.train_split, d.test_split)
@@ -339,9 +352,11 @@ def evaluate(workdir=None, options=None):
 
     rows = {"encoder": (load_encoder, options.protocols)}
     if random_init:
-        rows["random_init"] = (random_encoder, [p for p in PROTOCOLS if p in random_init])
+        rows["random_init"] = (random_encoder, [p for p in PROTOCOLS + MAP_PROTOCOLS
+                                                if p in random_init])
     results, figures = {}, {}
     for row, (loader, protocols) in rows.items():
+        protocols = [p for p in protocols if p not in MAP_PROTOCOLS]
         results[row] = {}
         features = None
         if any(p in _FEATURE_PROTOCOLS for p in protocols):
@@ -357,6 +372,18 @@ def evaluate(workdir=None, options=None):
             figures = _figures(output_dir, data, features)
         if row == "encoder" and wd is not None:
             figures.update(_method_figures(config, wd, data, output_dir))
+    by_layer = None
+    if layers:
+        max_dims = options.layer_dims or evaluation.DEFAULT_MAX_DIMS
+        by_layer = _evaluate_layers(layers, max_dims, {"encoder": lambda: encoder,
+                                                       **{r: v[0] for r, v in rows.items()
+                                                          if r != "encoder"}},
+                                    rows, data, ev, seed, options)
+        top1 = {row: {layer: {k: v for k, v in values.items()
+                              if k.endswith("top-1") and "majority" not in k}
+                      for layer, values in by.items()} for row, by in by_layer["headline"].items()}
+        figures["Frozen features by layer (top-1)"] = report.plot_layers(
+            posixpath.join(output_dir, "layers.png"), top1, layers)
     history = wd.history_path if wd else None
     figures["Pretraining curves"] = report.plot_history(
         posixpath.join(output_dir, "pretraining_curves.png"), history) if history else None
@@ -376,9 +403,11 @@ def evaluate(workdir=None, options=None):
     headline = {_ROW_NAMES[row]: {k: v for p, r in rows_results.items()
                                   for k, v in _headline(p, r).items()}
                 for row, rows_results in results.items()}
+    layer_rows = {f"{row}, {layer}": values for row, by in (by_layer or {}).get(
+        "headline", {}).items() for layer, values in by.items()}
     report_path = report.write_report(
         posixpath.join(output_dir, "report.md"),
-        f"Evaluation of {encoder_identity['path']}", headline,
+        f"Evaluation of {encoder_identity['path']}", {**headline, **layer_rows},
         description=_description(common["dataset"], common),
         settings={p: _settings(r) for p, r in results["encoder"].items()}, figures=figures)
 
@@ -386,8 +415,71 @@ def evaluate(workdir=None, options=None):
     metrics.update(common, protocols={p: {row: r[p] for row, r in results.items() if p in r}
                                       for p in protocols},
                    headline=headline, report=report_path, output_dir=output_dir)
+    if by_layer:
+        metrics["layers"] = by_layer
     _write_json(posixpath.join(output_dir, "metrics.json"), metrics)
     return metrics
+
+
+def _layers(names, encoder):
+    """The --layers names checked against the encoder's (all of them for 'all')."""
+    available = evaluation.available_layers(encoder)
+    if list(names) == ["all"]:
+        return available
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise UsageError(f"--layers names {unknown}, which the encoder has not; its layers are "
+                         f"{','.join(available)} (or 'all').")
+    return [n for n in available if n in names]  # shallow to deep
+
+
+def _evaluate_layers(layers, max_dims, loaders, rows, data, ev, seed, options):
+    """Every row's frozen-feature protocols on each layer's pooled, standardised features and
+    its map protocols on each layer's feature maps: results, headline numbers and the best layer
+    per protocol, for metrics.json's "layers"."""
+    results = {}
+    for row, (_, protocols) in rows.items():
+        frozen = loaders[row]()
+        results[row] = {layer: {} for layer in layers}
+        pooled_protocols = [p for p in protocols if p in _FEATURE_PROTOCOLS]
+        if pooled_protocols:
+            extractor = evaluation.LayerFeatures(frozen, layers, max_dims)
+            train = data.train.features(extractor, ev.batch_size)
+            test = data.test.features(extractor, ev.batch_size)
+            for layer in layers:
+                features = evaluation.standardize(train.pop(layer), test.pop(layer))
+                for protocol in pooled_protocols:
+                    logging.info("%s, layer %s: %s", row, layer, protocol)
+                    results[row][layer][protocol] = {
+                        **_RUNNERS[protocol](data=data, features=features, ev=ev, seed=seed,
+                                             options=options),
+                        "layer": layer, "feature_dim": int(features[0].shape[1])}
+        map_protocols = [p for p in protocols if p in MAP_PROTOCOLS]
+        map_layers = [n for n in layers if n != evaluation.POOLED]
+        if map_protocols and map_layers:
+            extractor = evaluation.LayerFeatures(frozen, map_layers, maps=True)
+            train = data.train.features(extractor, ev.batch_size)
+            test = data.test.features(extractor, ev.batch_size)
+            for layer in map_layers:
+                maps = train.pop(layer), test.pop(layer)
+                for protocol in map_protocols:
+                    logging.info("%s, layer %s: %s", row, layer, protocol)
+                    results[row][layer][protocol] = {
+                        **_map_classifier(protocol, *maps, data, seed, options), "layer": layer}
+    headline = {_ROW_NAMES[row]: {layer: {k: v for p, r in by_protocol.items()
+                                          for k, v in _headline(p, r).items()}
+                                  for layer, by_protocol in by_layer.items() if by_protocol}
+                for row, by_layer in results.items()}
+    best = {}
+    for protocol in {p for by_protocol in results["encoder"].values() for p in by_protocol}:
+        scores = {layer: r[protocol]["top1"] for layer, r in results["encoder"].items()
+                  if protocol in r and "top1" in r[protocol]}
+        if scores:
+            layer = max(scores, key=scores.get)
+            best[protocol] = {"layer": layer, "top1": scores[layer], "random_init_top1": results.get(
+                "random_init", {}).get(layer, {}).get(protocol, {}).get("top1")}
+    return {"layers": layers, "max_dims": max_dims, "standardize": "train_mean_std",
+            "results": results, "headline": headline, "best": best}
 
 
 def _write_json(path, value):
@@ -474,8 +566,17 @@ _RUNNERS = {"knn": _knn, "linear": _linear, "mlp": _mlp, "retrieval": _retrieval
                                                                            options)}
 
 
+def _map_classifier(protocol, train_maps, test_maps, data, seed, options):
+    classifier = {"nonlinear": evaluation.nonlinear_classifier,
+                  "conv": evaluation.conv_classifier}[protocol]
+    return classifier(train_maps, data.train.labels, test_maps, data.test.labels,
+                      data.num_classes, epochs=options.map_epochs, seed=seed, verbose=True)
+
+
 def _headline(protocol, result):
     """The numbers of a protocol that go in the results table."""
+    if protocol in MAP_PROTOCOLS:
+        return {f"{protocol} top-1": result["top1"]}
     if protocol == "knn":
         return {"kNN top-1": result["top1"], "kNN majority top-1": result["majority_top1"]}
     if protocol == "linear":

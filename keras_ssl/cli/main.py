@@ -73,6 +73,16 @@ _TPU = flags.DEFINE_string("tpu", None, "train: TPU name, grpc://HOST:8470, or '
 _TRACEBACK = flags.DEFINE_bool(
     "traceback", False, "Show the traceback of a user error (a config key or value, a missing "
     "file, a folder that is not a run) instead of its message alone.")
+_LAYERS = flags.DEFINE_list(
+    "layers", [], "eval: also run the frozen-feature protocols (and nonlinear / conv, RotNet's "
+    "classifiers on feature maps) on each of these layers, e.g. stage1,stage2,stage3,stage4,"
+    "pooled, or 'all'; export: add a layer_<name> signature returning each one's feature map.")
+_LAYER_DIMS = flags.DEFINE_integer(
+    "layer_dims", None, "eval --layers: average-pool each layer's feature map to at most this "
+    "many features (default 9216, Goyal et al. 2019).", lower_bound=1)
+_MAP_EPOCHS = flags.DEFINE_integer(
+    "map_epochs", None, "eval nonlinear / conv: epochs (default the RotNet code's; the "
+    "learning-rate steps scale with them).", lower_bound=1)
 _FORCE_UNLOCK = flags.DEFINE_bool(
     "force_unlock", False, "train: take over the workdir's lock held by another run (one that "
     "is gone but left its lock, e.g. on another host).")
@@ -186,7 +196,9 @@ def _main(command):
                     finetune_batch_size=_FINETUNE_BATCH_SIZE.value,
                     finetune_learning_rate=_FINETUNE_LEARNING_RATE.value,
                     semi_fractions=tuple(float(f) for f in _SEMI_FRACTIONS.value),
-                    subset_file=_SUBSET_FILE.value, memory_limit_mb=_MEMORY_LIMIT_MB.value)
+                    subset_file=_SUBSET_FILE.value, memory_limit_mb=_MEMORY_LIMIT_MB.value,
+                    layers=tuple(_LAYERS.value), layer_dims=_LAYER_DIMS.value,
+                    map_epochs=_MAP_EPOCHS.value)
             except ValueError as e:
                 _usage(str(e))
             metrics = evaluate(_WORKDIR.value, options)
@@ -194,7 +206,8 @@ def _main(command):
             print(f"metrics and report.md written to {metrics['output_dir']}")
         elif command == "export":
             from keras_ssl.cli.export import export
-            path = export(_require(_WORKDIR, "workdir", command), _OUTPUT.value, _OVERWRITE.value)
+            path = export(_require(_WORKDIR, "workdir", command), _OUTPUT.value, _OVERWRITE.value,
+                          _LAYERS.value)
             print(f"SavedModel written to {path}")
         else:
             from keras_ssl.cli.preview import preview

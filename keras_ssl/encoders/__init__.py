@@ -1,6 +1,8 @@
-"""Encoders: image -> pooled representation."""
+"""Encoders: image -> pooled representation, with named feature layers (`feature_layers`)."""
 
 from keras_ssl.encoders.amdim import AMDIMEncoder
+from keras_ssl.encoders.feature_layers import POOLED, feature_layers, feature_maps_model
 from keras_ssl.encoders.resnet import ResNet, ResNet18, ResNet34, ResNet50
 
-__all__ = ["AMDIMEncoder", "ResNet", "ResNet18", "ResNet34", "ResNet50"]
+__all__ = ["AMDIMEncoder", "POOLED", "ResNet", "ResNet18", "ResNet34", "ResNet50",
+           "feature_layers", "feature_maps_model"]

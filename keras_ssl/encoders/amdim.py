@@ -203,6 +203,8 @@ class AMDIMEncoder(keras.Model):
         self.image_input_shape = input_shape
         self.output_dim = n_rkhs
 
+    feature_layer_names = ("f7", "f5", "f1")
+
     def feature_maps(self):
         """A model sharing this encoder's weights returning (f1, f5, f7) feature maps."""
         return keras.Model(self.input, [self.get_layer(n).output for n in ("f1", "f5", "f7")],

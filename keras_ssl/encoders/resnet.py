@@ -131,6 +131,8 @@ class ResNet(keras.Model):
         self.image_input_shape = input_shape
         self.output_dim = int(outputs.shape[-1])
 
+    feature_layer_names = ("stage1", "stage2", "stage3", "stage4")
+
     def feature_maps(self, stages=(1, 2, 3, 4)):
         """A model sharing this encoder's weights that returns the feature maps of `stages`."""
         for s in stages:

@@ -6,6 +6,9 @@ One module per protocol:
   ``extract_dataset_features`` (streamed batches) run an encoder in
   inference mode over uint8 images; ``SavedModelEncoder`` wraps a
   ``keras-ssl export`` SavedModel so every protocol takes it like a Keras encoder.
+- :mod:`~keras_ssl.evaluation.layer_features`: ``LayerFeatures``, the features of any named
+  layer (a ResNet stage, AMDIM's f7 / f5 / f1), average-pooled to ~9k dimensions (Goyal et
+  al. 2019) and standardised, for every frozen-feature protocol layer by layer.
 - :mod:`~keras_ssl.evaluation.knn`: weighted kNN of Wu et al. 2018,
   "Unsupervised Feature Learning via Non-Parametric Instance Discrimination",
   and plain majority kNN.
@@ -35,6 +38,9 @@ from keras_ssl.evaluation.features import (SavedModelEncoder, encoder_image_size
                                            extract_dataset_features, extract_features)
 from keras_ssl.evaluation.finetune import finetune
 from keras_ssl.evaluation.knn import knn_accuracy, knn_predict, knn_scores
+from keras_ssl.evaluation.layer_features import (DEFAULT_MAX_DIMS, POOLED, LayerFeatures,
+                                                 adaptive_average_pool, available_layers,
+                                                 pooling_grid, standardize)
 from keras_ssl.evaluation.linear_probe import linear_probe
 from keras_ssl.evaluation.mlp_probe import mlp_probe
 from keras_ssl.evaluation.online_probe import OnlineLinearProbe
@@ -42,9 +48,10 @@ from keras_ssl.evaluation.retrieval import nearest_neighbours, ranking_metrics, 
 from keras_ssl.evaluation.subsets import balanced_subset, read_subset_file
 
 __all__ = [
-    "OnlineLinearProbe", "SavedModelEncoder", "balanced_subset", "clustering_accuracy",
+    "DEFAULT_MAX_DIMS", "POOLED", "LayerFeatures", "OnlineLinearProbe", "SavedModelEncoder",
+    "adaptive_average_pool", "available_layers", "balanced_subset", "clustering_accuracy",
     "clustering_scores", "conv_classifier", "encoder_image_size", "extract_dataset_features",
     "extract_features", "finetune", "kmeans_clustering", "knn_accuracy", "knn_predict",
     "knn_scores", "linear_probe", "mlp_probe", "nearest_neighbours", "nonlinear_classifier",
-    "ranking_metrics", "read_subset_file", "retrieval_metrics",
+    "pooling_grid", "ranking_metrics", "read_subset_file", "retrieval_metrics", "standardize",
 ]

@@ -48,6 +48,9 @@ class SavedModelEncoder:
                 f"The SavedModel in {self.path} lacks {missing or ['serving_default']}; it was not "
                 "written by `keras-ssl export` (keras_ssl.export.export_encoder). Re-export the "
                 "encoder with it.")
+        # Exported with `layers`: their names (shallow to deep) and `feature_maps`.
+        names = getattr(self._loaded, "feature_layers", None)
+        self.layers = [n.decode() for n in names.numpy()] if names is not None else []
         serving = self._loaded.signatures["serving_default"]
         # serving_default takes any size (and resizes); embed takes the encoder's.
         images_spec = self._loaded.embed.input_signature[0]
@@ -57,6 +60,10 @@ class SavedModelEncoder:
     def __call__(self, images, training=False):
         function = self._loaded.embed_training if training else self._loaded.embed
         return function(tf.cast(images, tf.float32))
+
+    def feature_maps(self, images):
+        """``{layer: [B, h, w, C]}`` of the exported `layers` (inference mode)."""
+        return self._loaded.feature_maps(tf.cast(images, tf.float32))
 
     @property
     def trainable_variables(self):
@@ -112,7 +119,8 @@ def extract_features(encoder, images, batch_size=512, verbose=False):
         verbose: show a progress bar.
 
     Returns:
-        float32 numpy array [N, D].
+        float32 numpy array [N, D]; a dict of them for an encoder returning a dict
+        (`keras_ssl.evaluation.LayerFeatures`).
 
     Raises:
         ValueError: if ``images`` is not a non-empty uint8 [N, H, W, 3] array
@@ -157,7 +165,8 @@ def extract_dataset_features(encoder, dataset, num_examples=None, verbose=False)
         verbose: show a progress bar.
 
     Returns:
-        ``(float32 features [N, D], int32 labels [N])``.
+        ``(float32 features [N, D], int32 labels [N])``; the features a dict of arrays for an
+        encoder returning a dict.
 
     Raises:
         ValueError: as `extract_features`, and if the dataset's elements are not such pairs.
@@ -194,18 +203,21 @@ def _features(encoder, batches, image_size, num_examples, verbose):
         return encoder(tf.cast(batch, tf.float32) / 255.0, training=False)
 
     bar = _progress.progbar(num_examples, "Extracting features", "image") if verbose else None
-    chunks, done = [], 0
+    chunks, done = {}, 0
     for batch in batches:
-        features = infer(batch)
-        if features.shape.rank != 2:
-            raise ValueError(
-                f"The encoder must return pooled features of shape [B, D], got shape "
-                f"{features.shape}; add global pooling / flatten to the encoder."
-            )
-        chunks.append(features.numpy())
-        done += len(chunks[-1])
+        outputs = infer(batch)
+        # A dict of features (`LayerFeatures`, several layers) or the features alone.
+        for name, features in (outputs if isinstance(outputs, dict) else {None: outputs}).items():
+            if features.shape.rank != 2 and not getattr(encoder, "maps", False):
+                raise ValueError(
+                    f"The encoder must return pooled features of shape [B, D], got shape "
+                    f"{features.shape}; add global pooling / flatten to the encoder.")
+            chunks.setdefault(name, []).append(features.numpy())
+        done += len(batch)
         if bar is not None:
             bar.update(done)
     if not chunks:
         raise ValueError("The dataset holds no images; need at least one image.")
-    return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
+    features = {name: np.concatenate(c, axis=0).astype(np.float32, copy=False)
+                for name, c in chunks.items()}
+    return features.pop(None) if None in features else features

@@ -159,6 +159,46 @@ def plot_history(path, history_csv):
     return _save(figure, path)
 
 
+def plot_layers(path, results, layers):
+    """Saves a PNG of accuracy by layer: one line per metric and encoder, the trained encoder
+    solid and the random init (the same architecture) dashed, in the same colour per metric.
+
+    Example:
+
+    >>> plot_layers("layers.png", {"trained encoder": {"stage1": {"kNN top-1": 0.41}, ...},
+    ...                            "random init (same architecture)": {...}},
+    ...             ["stage1", "stage2", "pooled"])                       # doctest: +SKIP
+
+    Args:
+        path: PNG file to write.
+        results: ``{encoder name: {layer: {metric name: value in [0, 1]}}}``; the first encoder
+            is drawn solid, the others dashed.
+        layers: the layers, shallow to deep, along the x axis.
+
+    Returns:
+        ``path``.
+    """
+    metrics = list(dict.fromkeys(m for by_layer in results.values()
+                                 for values in by_layer.values() for m in values))
+    figure = Figure(figsize=(1.2 * len(layers) + 3, 4))
+    ax = figure.subplots()
+    for i, (row, by_layer) in enumerate(results.items()):
+        for j, metric in enumerate(metrics):
+            points = [(k, 100 * by_layer[layer][metric]) for k, layer in enumerate(layers)
+                      if metric in by_layer.get(layer, {})]
+            if points:
+                ax.plot(*zip(*points), marker="o", color=f"C{j % 10}",
+                        linestyle="-" if i == 0 else "--", label=f"{metric}, {row}")
+    ax.set_xticks(range(len(layers)), layers)
+    ax.set_xlabel("layer (shallow to deep)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title("Frozen features by layer")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def _save(figure, path):
     """Writes the figure as a PNG through gfile (Matplotlib writes local files only)."""
     buffer = io.BytesIO()

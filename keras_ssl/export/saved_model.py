@@ -5,8 +5,10 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_ssl.encoders import POOLED, feature_maps_model
 
-def export_encoder(encoder, output_dir, image_size, overwrite=False):
+
+def export_encoder(encoder, output_dir, image_size, overwrite=False, layers=()):
     """Writes `encoder` as a SavedModel for serving and for fine-tuning.
 
     The SavedModel needs neither Keras nor keras_ssl to be used. It has two
@@ -26,12 +28,19 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
       (grey and RGBA included) and resized to `H x W` in the same way, then
       follows the same path.
 
+    - `layer_<name>` for each of `layers` (e.g. `layer_stage2`): input `images`
+      as `serving_default`'s, output `feature_map`, float32 `[None, h, w, C]`,
+      that layer's feature map (`keras_ssl.encoders.feature_layers`).
+
     For fine-tuning, the loaded object also has:
 
     - `embed(images)` / `embed_training(images)`: float32 `[None, H, W, 3]`
       in [0, 1] -> `[None, D]` float32 embeddings, with the encoder in
       inference / training mode (`embed_training` uses batch statistics and
       updates the batch-norm moving averages).
+    - with `layers`: `feature_maps(images)`, float32 `[None, H, W, 3]` in
+      [0, 1] -> `{name: feature map}` of all of them in one forward pass
+      (inference mode), and `feature_layers`, a string variable of their names.
     - `variables`, `trainable_variables`, `non_trainable_variables`: lists of
       `tf.Variable`. `trainable_variables` are the encoder's trainable
       weights at export time (layers frozen with `trainable=False` are left
@@ -68,6 +77,8 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
             signatures.
         overwrite: write into a non-empty `output_dir` (files of an earlier
             export are replaced).
+        layers: names of feature layers (`keras_ssl.encoders.feature_layers`)
+            to export as `layer_<name>` signatures and `feature_maps`.
 
     Returns:
         `output_dir` as a string.
@@ -114,6 +125,9 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
             f"[1, {height}, {width}, 3]; add global pooling to the encoder."
         )
 
+    layers = [n for n in layers if n != POOLED]
+    # Raises a ValueError naming the encoder's layers for a name it has not.
+    maps_model = feature_maps_model(encoder, layers) if layers else None
     float_images = tf.TensorSpec(
         [None, height, width, 3], tf.float32, "images")
 
@@ -124,12 +138,12 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
         images = tf.image.resize(images, [height, width], antialias=True)
         return tf.clip_by_value(images, 0.0, 255.0)
 
-    def serving_default(images):
+    def prepare(images, signature):
         # Calls are not checked against the signature's 3 channels: without
         # this a grey or RGBA batch fails deep in the encoder, obscurely.
         channels = tf.shape(images)[-1]
         check = tf.debugging.Assert(tf.equal(channels, 3), [tf.strings.format(
-            f"serving_default takes uint8 RGB images [N, H, W, 3] (any H x W, "
+            f"{signature} takes uint8 RGB images [N, H, W, 3] (any H x W, "
             f"resized to {height}x{width}), got {{}} channels: convert them "
             "to RGB or send them encoded to serving_bytes.", channels)])
         with tf.control_dependencies([check]):
@@ -139,7 +153,19 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
         images = tf.cond(size_matches, lambda: images,
                          lambda: resize(images))
         images.set_shape([None, height, width, 3])
-        return {"embeddings": embed(images / 255.0, False)}
+        return images / 255.0
+
+    def serving_default(images):
+        return {"embeddings": embed(prepare(images, "serving_default"), False)}
+
+    def feature_maps(images):
+        maps = tf.nest.flatten(maps_model(images, training=False))
+        return {n: tf.cast(m, tf.float32) for n, m in zip(layers, maps)}
+
+    def layer_signature(name):
+        def serve(images):
+            return {"feature_map": feature_maps(prepare(images, f"layer_{name}"))[name]}
+        return serve
 
     def decode(image_bytes):
         image = tf.io.decode_image(image_bytes, channels=3,
@@ -172,10 +198,16 @@ def export_encoder(encoder, output_dir, image_size, overwrite=False):
                                        "images"))
     root.serving_bytes = function(
         serving_bytes, tf.TensorSpec([None], tf.string, "image_bytes"))
-    tf.saved_model.save(
-        root, output_dir,
-        signatures={"serving_default": root.serving_default,
-                    "serving_bytes": root.serving_bytes})
+    signatures = {"serving_default": root.serving_default,
+                  "serving_bytes": root.serving_bytes}
+    if layers:
+        root.feature_layers = tf.Variable(layers, trainable=False)
+        root.feature_maps = function(feature_maps, float_images)
+        for name in layers:
+            signatures[f"layer_{name}"] = function(
+                layer_signature(name),
+                tf.TensorSpec([None, None, None, 3], tf.uint8, "images"))
+    tf.saved_model.save(root, output_dir, signatures=signatures)
     return output_dir
 
 
