@@ -1,4 +1,4 @@
-"""Counting on CIFAR-10, sized for a 2-core CPU (pretraining stops at 12 minutes).
+"""Counting on CIFAR-10, sized for a 2-core CPU (pretraining stops at 10 minutes).
 
 Resolution: CIFAR images are upsampled to 64x64 (data.image_size) as for the other patch-grid
 tasks: the 2x2 grid's tiles and the downsampled image D(x) are then 32x32 (the paper: 114x114 from

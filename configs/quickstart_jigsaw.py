@@ -1,4 +1,4 @@
-"""Jigsaw on CIFAR-10, sized for a 2-core CPU (pretraining stops at 12 minutes).
+"""Jigsaw on CIFAR-10, sized for a 2-core CPU (pretraining stops at 8 minutes).
 
 Resolution: CIFAR images are upsampled to 64x64 (data.image_size) so that a 3x3 grid holds tiles of
 18 pixels with a gap: at 32x32 a tile would be ~9 pixels, which the stride-2 stem and three stride-2
