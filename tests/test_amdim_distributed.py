@@ -8,7 +8,6 @@ deliberate local-negatives bug (gather_negatives=False) must NOT match, or the c
 prove nothing.
 """
 
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import load_run, max_difference, subprocess_env, weights
+
 pytestmark = pytest.mark.distributed
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "distributed" / "amdim_fit.py"
 # Relative to each weight's largest entry (or 1): float32 summation order over the [n, N, 49]
 # score tensors differs between one and two devices. Measured: losses ~2e-7 relative, weights
@@ -28,9 +28,7 @@ RTOL = 1e-4
 
 
 def _run(*args):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], env=env,
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], env=subprocess_env(),
                           capture_output=True, text=True, timeout=600)
 
 
@@ -51,20 +49,6 @@ def runs(tmp_path_factory):
     return results
 
 
-def _load(runs, name):
-    process, out = runs[name]
-    assert process.returncode == 0, f"{name} failed:\n{process.stderr[-3000:]}"
-    return np.load(out)
-
-
-def _weights(result, prefix):
-    return [result[f"{prefix}{i}"] for i in range(len(result["paths"]))]
-
-
-def _max_difference(a, b):
-    return max(float(np.abs(x - y).max()) for x, y in zip(a, b))
-
-
 def _max_relative_difference(a, b):
     """Largest |a - b| of a weight over the largest |b| of that weight (1 for tiny weights)."""
     return max(float(np.abs(x - y).max() / max(1.0, float(np.abs(y).max()))) for x, y in zip(a, b))
@@ -72,22 +56,22 @@ def _max_relative_difference(a, b):
 
 def test_two_devices_match_one_device_on_the_global_batch(runs):
     """3 SGD steps (global batch 8, 4 per replica): losses and every weight equal one device."""
-    reference = _load(runs, "one_device")
-    distributed = _load(runs, "2_devices")
+    reference = load_run(runs, "one_device")
+    distributed = load_run(runs, "2_devices")
     np.testing.assert_array_equal(distributed["paths"], reference["paths"])
-    assert _max_difference(_weights(distributed, "initial"), _weights(reference, "initial")) == 0
+    assert max_difference(weights(distributed, "initial"), weights(reference, "initial")) == 0
     np.testing.assert_allclose(distributed["loss"], reference["loss"], rtol=RTOL / 10, atol=0)
-    assert _max_relative_difference(_weights(distributed, "final"),
-                                    _weights(reference, "final")) < RTOL
+    assert _max_relative_difference(weights(distributed, "final"),
+                                    weights(reference, "final")) < RTOL
     # Training moved the weights far more than the tolerance, so the comparison means something.
-    assert _max_difference(_weights(reference, "final"), _weights(reference, "initial")) > 1e-2
+    assert max_difference(weights(reference, "final"), weights(reference, "initial")) > 1e-2
 
 
 def test_local_negatives_bug_is_caught(runs):
     """Without the gather each replica sees 4 images instead of 8: the loss (log of the negatives'
     count among others) and the weights differ from one device by far more than the tolerance."""
-    reference = _load(runs, "one_device")
-    buggy = _load(runs, "local_negatives")
+    reference = load_run(runs, "one_device")
+    buggy = load_run(runs, "local_negatives")
     assert np.abs(buggy["loss"][0] - reference["loss"][0]) > 100 * RTOL * reference["loss"][0]
-    assert _max_relative_difference(_weights(buggy, "final"),
-                                    _weights(reference, "final")) > 100 * RTOL
+    assert _max_relative_difference(weights(buggy, "final"),
+                                    weights(reference, "final")) > 100 * RTOL

@@ -1,5 +1,6 @@
 """The `keras-ssl` command end to end on a small real image folder: train, resume, eval, export, preview."""
 
+import functools
 import json
 import os
 import subprocess
@@ -7,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+
+from helpers import run_cli
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -21,13 +24,7 @@ TINY = [
 ]
 
 
-def keras_ssl(*args, check=True):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-m", "keras_ssl.cli.main", *args],
-                            capture_output=True, text=True, env=env)
-    if check and result.returncode != 0:
-        raise AssertionError(f"keras-ssl {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-    return result
+keras_ssl = functools.partial(run_cli, check=True)
 
 
 @pytest.fixture(scope="module")

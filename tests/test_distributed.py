@@ -10,7 +10,6 @@ process (a second MirroredStrategy in one process can fail, and logical CPU devi
 before any TF op). The processes are independent, so the module fixture starts them together.
 """
 
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +19,10 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
+from helpers import load_run, max_difference, subprocess_env, weights
+
 pytestmark = pytest.mark.distributed
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "distributed"
 TEMPERATURE = 0.5  # as in nt_xent_gradients.py
 TOLERANCE = 1e-5
@@ -35,10 +35,8 @@ def _projections():
 
 
 def _run(script, *args):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, str(SCRIPTS / script), *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, str(SCRIPTS / script), *map(str, args)],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=600)
 
 
 def _fit(tmp, name, devices, sync_bn, *extra):
@@ -73,20 +71,6 @@ def runs(tmp):
     return results
 
 
-def _load(runs, name):
-    process, out = runs[name]
-    assert process.returncode == 0, f"{name} failed:\n{process.stderr[-3000:]}"
-    return np.load(out)
-
-
-def _weights(result, prefix):
-    return [result[f"{prefix}{i}"] for i in range(len(result["paths"]))]
-
-
-def _max_difference(a, b):
-    return max(np.abs(x - y).max() for x, y in zip(a, b))
-
-
 # 4 devices: a second case of the same code path, run on demand (slow); 2 devices run in CI.
 @pytest.mark.parametrize("devices", [2, pytest.param(4, marks=pytest.mark.slow)])
 def test_fit_with_synchronized_bn_matches_one_device(runs, tmp, devices):
@@ -97,19 +81,19 @@ def test_fit_with_synchronized_bn_matches_one_device(runs, tmp, devices):
     a gather without gradient (off by ~0.19) and a loss not divided by the replica count (~0.35),
     bugs that leave the first forward pass exact.
     """
-    reference = _load(runs, "one_device")
+    reference = load_run(runs, "one_device")
     if devices == 4:  # its own process, from the initial weights the one-device run wrote
         runs = {"4_devices": _fit(tmp, "4_devices", 4, 1)}
-    distributed = _load(runs, f"{devices}_devices")
+    distributed = load_run(runs, f"{devices}_devices")
     np.testing.assert_array_equal(distributed["paths"], reference["paths"])
-    assert _max_difference(_weights(distributed, "initial"), _weights(reference, "initial")) == 0
+    assert max_difference(weights(distributed, "initial"), weights(reference, "initial")) == 0
 
     # fit logs the running mean, so entry 0 is the first step's loss on the first global batch.
     np.testing.assert_allclose(distributed["loss"][0], reference["loss"][0], rtol=0, atol=TOLERANCE)
     np.testing.assert_allclose(distributed["loss"], reference["loss"], rtol=0, atol=TOLERANCE)
-    assert _max_difference(_weights(distributed, "final"), _weights(reference, "final")) < TOLERANCE
+    assert max_difference(weights(distributed, "final"), weights(reference, "final")) < TOLERANCE
     # Training moved the weights far more than the tolerance, so the comparison means something.
-    assert _max_difference(_weights(reference, "final"), _weights(reference, "initial")) > 1e-2
+    assert max_difference(weights(reference, "final"), weights(reference, "initial")) > 1e-2
 
 
 def _nt_xent_rows(z1, z2):
@@ -151,7 +135,7 @@ def test_gradients_through_the_gather_match_one_device(runs):
     - negatives local only: each replica's softmax misses the other half of the batch; caught by
       `replica_correct` / `fit_correct` (mutants differ by ~4e-2).
     """
-    result = _load(runs, "gradients")
+    result = load_run(runs, "gradients")
     z = _projections()
     reference = _numeric_gradient(lambda w: _nt_xent_rows(*w).mean(), z)
 
@@ -178,7 +162,7 @@ def test_fit_without_synchronized_bn_differs_from_one_device(runs):
     Expected, not hidden: the 2-device first-step loss differs from one device (measured: 3.027 vs
     2.900, i.e. by 0.127). The negatives are still global; only the batch-norm statistics are not.
     """
-    reference = _load(runs, "one_device_unsynced_bn")
-    distributed = _load(runs, "2_devices_unsynced_bn")
-    assert _max_difference(_weights(distributed, "initial"), _weights(reference, "initial")) == 0
+    reference = load_run(runs, "one_device_unsynced_bn")
+    distributed = load_run(runs, "2_devices_unsynced_bn")
+    assert max_difference(weights(distributed, "initial"), weights(reference, "initial")) == 0
     assert abs(distributed["loss"][0] - reference["loss"][0]) > 1e-4

@@ -16,8 +16,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from helpers import load_run, max_difference, run_cli, subprocess_env
 
 pytestmark = pytest.mark.distributed
 
@@ -38,22 +39,9 @@ TINY = [
 ]
 
 
-def _env(**extra):
-    env = dict(os.environ)
-    env.pop("TF_CONFIG", None)
-    env.update(CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", **extra)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return env
-
-
 def _train(out, *args, **env):
     return subprocess.run([sys.executable, str(SCRIPT), "--out", str(out), "--", "train", *args],
-                          env=_env(**env), capture_output=True, text=True, timeout=600)
-
-
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "keras_ssl.cli.main", *args], env=_env(),
-                          capture_output=True, text=True, timeout=600)
+                          env=subprocess_env(**env), capture_output=True, text=True, timeout=600)
 
 
 def _free_ports(count):
@@ -121,8 +109,8 @@ def preempted_workers(tiny_cifar10, tmp_path_factory):
         command = [sys.executable, str(SCRIPT), "--out", str(out), *extra, "--", "train",
                    f"--workdir={tmp / 'run'}", "--strategy=multi_worker", f"--config={CONFIG}",
                    f"--config.data.source=folder:{tiny_cifar10}", *TINY]
-        return subprocess.run(command, env=_env(TF_CONFIG=tf_config), capture_output=True,
-                              text=True, timeout=600), out, tmp / "run"
+        return subprocess.run(command, env=subprocess_env(TF_CONFIG=tf_config),
+                              capture_output=True, text=True, timeout=600), out, tmp / "run"
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         stopped = [pool.submit(worker, 0), pool.submit(worker, 1, "--sigterm-at-step", "4")]
@@ -149,31 +137,20 @@ def test_preempted_workers_resume_at_that_step_and_end_as_an_uninterrupted_run(
     for name in ("worker0", "worker1"):
         assert "resuming from" in resumed[name][0].stderr and "at epoch 0, step 4" in \
             resumed[name][0].stderr
-    worker0, worker1 = (_load(resumed, f"worker{i}") for i in range(2))
+    worker0, worker1 = (load_run(resumed, f"worker{i}") for i in range(2))
     assert int(worker0["iterations"]) == STEPS
-    assert _max_difference(worker0, worker1) == 0
-    assert _max_difference(worker0, _load(runs, "worker0")) == 0
+    assert max_difference(worker0, worker1) == 0
+    assert max_difference(worker0, load_run(runs, "worker0")) == 0
 
 
 # A second case of the multi-worker family, run on demand (slow): the in-memory workers below run
 # in CI, and tests/test_streaming.py checks that the shards are disjoint and complete.
 @pytest.mark.slow
 def test_streaming_workers_train_the_same_model(streaming_workers):
-    worker0, worker1 = (_load(streaming_workers, f"worker{i}") for i in range(2))
+    worker0, worker1 = (load_run(streaming_workers, f"worker{i}") for i in range(2))
     assert int(worker0["iterations"]) == int(worker1["iterations"]) == STEPS
-    assert _max_difference(worker0, worker1) == 0
+    assert max_difference(worker0, worker1) == 0
     assert "(streaming pipeline), 5 steps per epoch" in streaming_workers["worker0"][0].stderr
-
-
-def _load(runs, name):
-    process, out, _ = runs[name]
-    assert process.returncode == 0, f"{name} failed:\n{process.stderr[-3000:]}"
-    return np.load(out)
-
-
-def _max_difference(a, b):
-    np.testing.assert_array_equal(a["paths"], b["paths"])
-    return max(np.abs(a[f"w{i}"] - b[f"w{i}"]).max() for i in range(len(a["paths"])))
 
 
 def _history(workdir):
@@ -183,17 +160,17 @@ def _history(workdir):
 
 def test_workers_end_with_identical_weights(runs):
     """Measured: bitwise equal weights (BN statistics included) on both workers after 10 steps."""
-    worker0, worker1 = _load(runs, "worker0"), _load(runs, "worker1")
+    worker0, worker1 = load_run(runs, "worker0"), load_run(runs, "worker1")
     assert int(worker0["iterations"]) == int(worker1["iterations"]) == STEPS
-    assert _max_difference(worker0, worker1) == 0
+    assert max_difference(worker0, worker1) == 0
 
 
 def test_multi_worker_equals_two_logical_devices(runs):
     """2 workers x 1 CPU == 1 process x 2 logical CPUs: weights within 1e-5 (measured 3.1e-6),
     epoch losses within 1e-5 (the first step's loss is the same batch in both)."""
-    worker0, mirrored = _load(runs, "worker0"), _load(runs, "mirrored")
+    worker0, mirrored = load_run(runs, "worker0"), load_run(runs, "mirrored")
     assert int(mirrored["iterations"]) == STEPS
-    assert _max_difference(worker0, mirrored) < 1e-5
+    assert max_difference(worker0, mirrored) < 1e-5
     multi, single = _history(runs["worker0"][2]), _history(runs["mirrored"][2])
     assert [row["epoch"] for row in multi] == [row["epoch"] for row in single] == ["0", "1"]
     for a, b in zip(multi, single):
@@ -205,7 +182,7 @@ def test_multi_worker_equals_two_logical_devices(runs):
 def test_multi_worker_workdir_is_complete_and_written_by_the_chief(runs):
     """The chief writes config, checkpoints (at the last step), logs, history and encoder, as the
     `fit` path does; the other worker's temporary checkpoint directories are removed."""
-    _load(runs, "worker1")
+    load_run(runs, "worker1")
     workdir = runs["worker0"][2]
     for name in ("config.json", "encoder.keras", "history.csv", "logs/train", "checkpoints"):
         assert (workdir / name).exists(), name
@@ -216,7 +193,7 @@ def test_multi_worker_workdir_is_complete_and_written_by_the_chief(runs):
 
 
 def test_batch_that_does_not_split_over_replicas_is_refused(tiny_cifar10, tmp_path):
-    result = _cli("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
+    result = run_cli("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}",
                   f"--config.data.source=folder:{tiny_cifar10}", "--strategy=mirrored",
                   "--virtual_devices=3", *TINY)
     assert result.returncode != 0
@@ -231,6 +208,6 @@ def test_batch_that_does_not_split_over_replicas_is_refused(tiny_cifar10, tmp_pa
     (["--strategy=gpu"], "strategy"),
 ])
 def test_bad_strategy_flags_are_refused(flags, message, tmp_path):
-    result = _cli("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}", *flags)
+    result = run_cli("train", f"--config={CONFIG}", f"--workdir={tmp_path / 'run'}", *flags)
     assert result.returncode != 0
     assert message in result.stderr

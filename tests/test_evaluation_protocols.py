@@ -2,10 +2,9 @@
 subsets, retrieval, clustering, the online probe, the report, IDX sources, and `keras-ssl eval` on
 an exported SavedModel, on Fashion-MNIST and on a workdir under every protocol."""
 
+import functools
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from helpers import run_cli
 from keras_ssl.data.sources import FASHION_MNIST_DIR, load_arrays, split_file_names
 from keras_ssl.evaluation import (OnlineLinearProbe, SavedModelEncoder, balanced_subset,
                                   clustering_accuracy, clustering_scores, extract_features,
@@ -295,12 +295,7 @@ def test_idx_source_reads_grey_images_to_rgb_at_the_requested_size(tmp_path):
 
 # --- keras-ssl eval end to end -----------------------------------------------------------------
 
-def keras_ssl(*args):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-m", "keras_ssl.cli.main", *args],
-                            capture_output=True, text=True, env=env)
-    assert result.returncode == 0, f"keras-ssl {' '.join(args)} failed:\n{result.stderr[-3000:]}"
-    return result
+keras_ssl = functools.partial(run_cli, check=True)
 
 
 @keras.saving.register_keras_serializable(package="test_only")

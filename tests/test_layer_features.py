@@ -3,24 +3,19 @@ wrapping chain, and equal per-layer features from the in-process, the `.keras`-l
 exported encoder; `keras-ssl eval --layers` and `keras-ssl export --layers` end to end."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import ROOT, run_cli
 from keras_ssl import evaluation
 from keras_ssl.augment.tiles import StandardizedInput
 from keras_ssl.encoders import POOLED, ResNet, feature_layers, feature_maps_model
 from keras_ssl.evaluation import (LayerFeatures, SavedModelEncoder, adaptive_average_pool,
                                   extract_features, pooling_grid, standardize)
 from keras_ssl.export import export_encoder
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _numpy_adaptive_pool(maps, rows, cols):
@@ -146,17 +141,10 @@ def test_exported_layer_signature_serves_the_feature_map_at_any_size(images, tmp
     assert resized.shape == maps.shape  # resized to 32 x 32 first, as serving_default does
 
 
-def _keras_ssl(*args):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "keras_ssl.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def workdir(tiny_cifar10, tmp_path_factory):
     path = tmp_path_factory.mktemp("layers") / "run"
-    result = _keras_ssl("train", f"--config={ROOT / 'configs' / 'rotnet_cifar10.py'}",
+    result = run_cli("train", f"--config={ROOT / 'configs' / 'rotnet_cifar10.py'}",
                         f"--workdir={path}", f"--config.data.source=folder:{tiny_cifar10}",
                         "--config.encoder.width_multiplier=0.125", "--config.train.batch_size=16",
                         "--config.train.epochs=1", "--config.train.warmup_epochs=0.0")
@@ -165,9 +153,9 @@ def workdir(tiny_cifar10, tmp_path_factory):
 
 
 def test_eval_by_layer_keeps_the_pooled_keys_and_adds_each_layers(workdir, tmp_path):
-    plain = _keras_ssl("eval", f"--workdir={workdir}", f"--output_dir={tmp_path / 'plain'}",
+    plain = run_cli("eval", f"--workdir={workdir}", f"--output_dir={tmp_path / 'plain'}",
                        "--random_init=knn,linear")
-    by_layer = _keras_ssl("eval", f"--workdir={workdir}", f"--output_dir={tmp_path / 'layers'}",
+    by_layer = run_cli("eval", f"--workdir={workdir}", f"--output_dir={tmp_path / 'layers'}",
                           "--layers=stage2,pooled", "--random_init=knn,linear", "--layer_dims=512",
                           "--protocol=knn,linear,nonlinear,conv", "--map_epochs=2")
     assert plain.returncode == 0 and by_layer.returncode == 0, by_layer.stderr[-3000:]
@@ -193,14 +181,14 @@ def test_eval_by_layer_keeps_the_pooled_keys_and_adds_each_layers(workdir, tmp_p
 
 
 def test_unknown_layers_and_map_protocols_without_layers_are_refused(workdir, tmp_path):
-    result = _keras_ssl("eval", f"--workdir={workdir}", f"--output_dir={tmp_path}",
+    result = run_cli("eval", f"--workdir={workdir}", f"--output_dir={tmp_path}",
                         "--layers=stage7")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--layers names ['stage7']" in result.stderr and "stage1,stage2" in result.stderr
-    result = _keras_ssl("eval", f"--workdir={workdir}", f"--output_dir={tmp_path}",
+    result = run_cli("eval", f"--workdir={workdir}", f"--output_dir={tmp_path}",
                         "--protocol=conv")
     assert result.returncode == 2 and "--layers" in result.stderr
-    result = _keras_ssl("export", f"--workdir={workdir}", f"--output={tmp_path / 'e'}",
+    result = run_cli("export", f"--workdir={workdir}", f"--output={tmp_path / 'e'}",
                         "--layers=stage7")
     assert result.returncode == 2 and "no feature layers ['stage7']" in result.stderr
 

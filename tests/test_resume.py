@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import max_difference, subprocess_env
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "distributed" / "train_run.py"
 STEPS_PER_EPOCH = 5  # 80 images, batch 16
@@ -53,14 +55,9 @@ def _command(out, workdir, source, pipeline, *extra):
             f"--config.data.pipeline={pipeline}"]
 
 
-def _env():
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return env
-
-
 def _run(command):
-    return subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True,
+                          timeout=600)
 
 
 def _latest(workdir):
@@ -79,7 +76,7 @@ def _signal_mid_epoch(command, workdir, signum=signal.SIGKILL):
     The process is stopped (SIGSTOP) before the checkpoint is read again, so the signal lands while
     that checkpoint is still the latest.
     """
-    process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     sent_at = None
     while process.poll() is None:
@@ -151,11 +148,6 @@ def _resumed_from(process):
     return tuple(int(g) for g in match.groups())
 
 
-def _max_difference(a, b):
-    np.testing.assert_array_equal(a["paths"], b["paths"])
-    return max(np.abs(a[f"w{i}"] - b[f"w{i}"]).max() for i in range(len(a["paths"])))
-
-
 def test_sigkill_mid_epoch_resumes_from_the_checkpointed_step(runs):
     killed_at = runs["crashes"]["sigkill"]
     checkpoint, epoch, step, iterations = _resumed_from(runs["results"]["sigkill"])
@@ -171,7 +163,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(runs):
     """Measured: bitwise equal weights (BN statistics included)."""
     reference = runs["weights"]["uninterrupted"]
     assert int(reference["iterations"]) == TOTAL
-    assert _max_difference(runs["weights"]["sigkill"], reference) == 0
+    assert max_difference(runs["weights"]["sigkill"], reference) == 0
 
 
 def test_crash_while_writing_a_checkpoint_leaves_the_previous_one(runs):
@@ -180,7 +172,7 @@ def test_crash_while_writing_a_checkpoint_leaves_the_previous_one(runs):
     assert latest == 6  # the interrupted checkpoint (step 8) was never recorded
     assert "ckpt-8.index" in runs["partial_files"]  # though its files were (partly) written
     assert _resumed_from(runs["results"]["dies_in_save"]) == (6, 1, 1, 6)
-    assert _max_difference(runs["weights"]["dies_in_save"], runs["weights"]["uninterrupted"]) == 0
+    assert max_difference(runs["weights"]["dies_in_save"], runs["weights"]["uninterrupted"]) == 0
 
 
 def test_sigterm_saves_the_step_it_stopped_at_and_the_rerun_equals_an_uninterrupted_run(runs):
@@ -194,4 +186,4 @@ def test_sigterm_saves_the_step_it_stopped_at_and_the_rerun_equals_an_uninterrup
     resumed = runs["results"]["sigterm"]
     assert _resumed_from(resumed) == (preempted["latest"], epoch, step, preempted["latest"])
     assert int(runs["weights"]["sigterm"]["iterations"]) == TOTAL
-    assert _max_difference(runs["weights"]["sigterm"], runs["weights"]["uninterrupted"]) == 0
+    assert max_difference(runs["weights"]["sigterm"], runs["weights"]["uninterrupted"]) == 0

@@ -1,20 +1,19 @@
 """What failures do to a `keras-ssl` run: a bad image under on_bad_image=error (train and eval),
 the bad-image counts of a resumed run, a NaN loss."""
 
-import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import pytest
 
+from helpers import ROOT, run_cli, subprocess_env
 from keras_ssl.cli import builders
 from keras_ssl.cli.config import base_config
 from keras_ssl.cli.workdir import Workdir
 
-ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "tests" / "distributed" / "train_run.py"
 TINY_RUN = [
     f"--config={ROOT / 'configs' / 'simclr_cifar10.py'}",
     "--config.encoder.width_multiplier=0.125",
@@ -33,11 +32,10 @@ def with_bad_images(tiny_cifar10, tmp_path_factory):
     return root
 
 
-def _keras_ssl(*args):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "keras_ssl.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=600)
+def _train_run(out, *args):
+    """`keras-ssl` through tests/distributed/train_run.py (its fault injections, then `args`)."""
+    return subprocess.run([sys.executable, str(SCRIPT), "--out", str(out), *args],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=600)
 
 
 def _one_line_error(result):
@@ -48,7 +46,7 @@ def _one_line_error(result):
 
 
 def test_train_with_on_bad_image_error_is_one_line(with_bad_images, tmp_path):
-    result = _keras_ssl("train", *TINY_RUN, f"--workdir={tmp_path / 'run'}",
+    result = run_cli("train", *TINY_RUN, f"--workdir={tmp_path / 'run'}",
                         f"--config.data.source=folder:{with_bad_images}",
                         "--config.data.pipeline=streaming", "--config.data.on_bad_image=error",
                         "--config.train.batch_size=27", "--config.train.epochs=1")
@@ -67,12 +65,9 @@ def test_eval_with_on_bad_image_error_is_one_line(with_bad_images, tmp_path):
     wd.save_config(config)
     keras.utils.set_random_seed(0)
     builders.build_encoder(config).save(wd.encoder_path)
-    message = _one_line_error(_keras_ssl("eval", f"--workdir={wd.path}", "--protocol=knn",
+    message = _one_line_error(run_cli("eval", f"--workdir={wd.path}", "--protocol=knn",
                                          "--random_init=none"))
     assert f"{with_bad_images}/train/airplane/zz_bad.jpg" in message
-
-
-SCRIPT = ROOT / "tests" / "distributed" / "train_run.py"
 
 
 def _latest_checkpoint(workdir):
@@ -90,14 +85,11 @@ def test_a_nan_loss_stops_the_run_naming_its_step_and_keeps_the_last_good_checkp
     import tensorflow as tf
 
     workdir = tmp_path / "run"
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "w.npz"), "--nan-at-step", "4", "--",
-         "train", *TINY_RUN, f"--workdir={workdir}", f"--config.data.source=folder:{tiny_cifar10}",
-         "--config.data.pipeline=memory", "--config.train.batch_size=16",
-         "--config.train.epochs=2", "--config.train.checkpoint_every_steps=2"],
-        env=env, capture_output=True, text=True, timeout=600)
+    result = _train_run(
+        tmp_path / "w.npz", "--nan-at-step", "4", "--", "train", *TINY_RUN, f"--workdir={workdir}",
+        f"--config.data.source=folder:{tiny_cifar10}", "--config.data.pipeline=memory",
+        "--config.train.batch_size=16", "--config.train.epochs=2",
+        "--config.train.checkpoint_every_steps=2")
     message = _one_line_error(result)
     assert "loss became nan at step 4 of the run" in message and "learning rate" in message
     latest = _latest_checkpoint(workdir)
@@ -121,14 +113,10 @@ def five_bad_images(tiny_cifar10, tmp_path_factory):
 
 
 def _streamed_run(source, workdir, out, *extra):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(out), *extra, "--", "train", *TINY_RUN,
-         f"--workdir={workdir}", f"--config.data.source=folder:{source}",
-         "--config.data.pipeline=streaming", "--config.data.max_bad_fraction=0.1",
-         "--config.train.batch_size=16", "--config.train.epochs=2"],
-        env=env, capture_output=True, text=True, timeout=600)
+    return _train_run(out, *extra, "--", "train", *TINY_RUN, f"--workdir={workdir}",
+                      f"--config.data.source=folder:{source}", "--config.data.pipeline=streaming",
+                      "--config.data.max_bad_fraction=0.1", "--config.train.batch_size=16",
+                      "--config.train.epochs=2")
 
 
 def _bad_images_column(workdir):

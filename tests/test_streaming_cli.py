@@ -2,8 +2,6 @@
 recipes on images of assorted sizes, and a whole train -> resume -> export cycle on `ram://`."""
 
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from helpers import run_cli
 from keras_ssl.cli import builders
 from keras_ssl.cli.config import load_recipe, validate_config
 from keras_ssl.cli.export import export
@@ -24,10 +23,7 @@ def recipe(name):
     return load_recipe(os.path.join(CONFIGS, f"{name}.py"))
 
 
-def keras_ssl(*args):
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", "keras_ssl.cli.main", *args],
-                          capture_output=True, text=True, env=env)
+keras_ssl = run_cli
 
 
 def tiny_quickstart(source, **data):

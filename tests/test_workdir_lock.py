@@ -7,14 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
-
 import pytest
 import tensorflow as tf
 
+from helpers import ROOT, subprocess_env
 from keras_ssl.cli.workdir import Workdir, WorkdirLockedError
-
-ROOT = Path(__file__).resolve().parents[1]
 TINY_RUN = [
     f"--config={ROOT / 'configs' / 'simclr_cifar10.py'}",
     "--config.encoder.width_multiplier=0.125",
@@ -28,14 +25,8 @@ HOLDER = ("import sys\nfrom keras_ssl.cli.workdir import Workdir\n"
           "with Workdir(sys.argv[1]).lock():\n    print('locked', flush=True)\n    sys.stdin.read()")
 
 
-def _env():
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return env
-
-
 def _hold(workdir):
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(workdir)], env=_env(),
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(workdir)], env=subprocess_env(),
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline() == "locked\n"
     return process
@@ -44,7 +35,7 @@ def _hold(workdir):
 def _train(workdir, source, *extra):
     return subprocess.run([sys.executable, "-m", "keras_ssl.cli.main", "train", *TINY_RUN,
                            f"--workdir={workdir}", f"--config.data.source=folder:{source}", *extra],
-                          env=_env(), capture_output=True, text=True, timeout=600)
+                          env=subprocess_env(), capture_output=True, text=True, timeout=600)
 
 
 def _write_lock(wd, **holder):
