@@ -403,11 +403,9 @@ def evaluate(workdir=None, options=None):
     headline = {_ROW_NAMES[row]: {k: v for p, r in rows_results.items()
                                   for k, v in _headline(p, r).items()}
                 for row, rows_results in results.items()}
-    layer_rows = {f"{row}, {layer}": values for row, by in (by_layer or {}).get(
-        "headline", {}).items() for layer, values in by.items()}
     report_path = report.write_report(
         posixpath.join(output_dir, "report.md"),
-        f"Evaluation of {encoder_identity['path']}", {**headline, **layer_rows},
+        f"Evaluation of {encoder_identity['path']}", table_rows(headline, by_layer),
         description=_description(common["dataset"], common),
         settings={p: _settings(r) for p, r in results["encoder"].items()}, figures=figures)
 
@@ -419,6 +417,15 @@ def evaluate(workdir=None, options=None):
         metrics["layers"] = by_layer
     _write_json(posixpath.join(output_dir, "metrics.json"), metrics)
     return metrics
+
+
+def table_rows(headline, by_layer=None):
+    """The results table's rows: each encoder's headline numbers, then one row per encoder and
+    layer evaluated (`metrics["layers"]`); rows without numbers are left out."""
+    rows = dict(headline)
+    for row, by in (by_layer or {}).get("headline", {}).items():
+        rows.update({f"{row}, {layer}": values for layer, values in by.items()})
+    return {name: values for name, values in rows.items() if values}
 
 
 def _layers(names, encoder):

@@ -180,7 +180,7 @@ def _main(command):
                   tpu=_TPU.value, virtual_devices=_VIRTUAL_DEVICES.value,
                   force_unlock=_FORCE_UNLOCK.value)
         elif command == "eval":
-            from keras_ssl.cli.evaluate import EvalOptions, evaluate, parse_protocols
+            from keras_ssl.cli.evaluate import EvalOptions, evaluate, parse_protocols, table_rows
             from keras_ssl.evaluation.report import results_table
             if not (_WORKDIR.value or _ENCODER.value):
                 _usage("`keras-ssl eval` needs --workdir or --encoder.")
@@ -202,7 +202,7 @@ def _main(command):
             except ValueError as e:
                 _usage(str(e))
             metrics = evaluate(_WORKDIR.value, options)
-            print(results_table(metrics["headline"]))
+            print(results_table(table_rows(metrics["headline"], metrics.get("layers"))))
             print(f"metrics and report.md written to {metrics['output_dir']}")
         elif command == "export":
             from keras_ssl.cli.export import export
