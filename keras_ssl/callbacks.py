@@ -255,7 +255,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         latest = tf.train.latest_checkpoint(self.directory)
         self.restored_path = latest
         if latest is not None:
-            self._checkpoint.restore(latest).assert_consumed()
+            status = self._checkpoint.restore(latest)
+            saved = [n for n, _ in tf.train.list_variables(latest) if n.startswith("counters/")]
+            if len(saved) == sum(len(c.checkpoint_variables) for c in self.counters):
+                status.assert_consumed()
+            else:  # a reader without the run's counters (the evaluation's figures)
+                status.assert_existing_objects_matched()
             self._resume = (int(self._epoch.numpy()), int(self._step.numpy()))
         self._position = self._saved = self._resume
         return self._resume

@@ -150,3 +150,37 @@ def test_bad_image_counts_of_a_run_preempted_mid_epoch_equal_an_uninterrupted_ru
     resumed = _streamed_run(five_bad_images, tmp_path / "b", tmp_path / "b.npz")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _bad_images_column(tmp_path / "b") == expected
+
+
+def test_a_checkpoint_with_counters_restores_with_and_without_them(tmp_path):
+    """The run's checkpoint holds BadImagesLogger's counters; the evaluation's figures restore it
+    into a method without them, and a resumed run gets them back."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_ssl.callbacks import TrainingCheckpoint
+    from keras_ssl.data import BadImages, BadImagesLogger
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        m.optimizer.build(m.trainable_variables)
+        return m
+
+    bad = BadImages()
+    bad.record(["a.jpg"], "skip", 10, "test", epoch=0, positions=[1])
+    trained, logger = model(), BadImagesLogger(bad, examples_per_step=4)
+    checkpoint = TrainingCheckpoint(str(tmp_path), 2, 1, counters=[logger])
+    checkpoint.restore(trained)
+    data = tf.data.Dataset.from_tensors((tf.ones([4, 3]), tf.zeros([4, 2]))).repeat()
+    trained.fit(data, epochs=1, steps_per_epoch=2, callbacks=[checkpoint], verbose=0,
+                shuffle=False)
+
+    for counters in ([], [BadImagesLogger(BadImages(), 4)]):
+        restored = model()
+        assert TrainingCheckpoint(str(tmp_path), 2, counters=counters).restore(restored) == (1, 0)
+        for a, b in zip(trained.weights, restored.weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # (epoch 1, step 0): the counter holds epoch 1's skips before step 0.
+    assert [int(v.numpy()) for v in counters[0].checkpoint_variables] == [1, 0]
