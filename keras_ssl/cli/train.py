@@ -140,8 +140,8 @@ def _train(config, wd, strategy, chief):
         epoch, step = checkpoint.position
         if epoch < config.train.epochs and not (budget and budget.stopped_early):
             # A signal, here or on another worker (their loop stops them all after one batch).
-            cause = (f"by signal {stop.received}" if stop.received is not None
-                     else "with the other workers (one received a stop signal)")
+            cause = (f"by signal {stop.received}" if stop.received is not None else
+                     "with the other workers (one received a stop signal) or as the data ran out")
             raise Preempted(f"stopped {cause} at epoch {epoch}, step {step}, saved in "
                             f"{wd.backup_dir}; re-run the same command to resume there.",
                             PREEMPTED_EXIT_CODE)
