@@ -256,7 +256,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.restored_path = latest
         if latest is not None:
             status = self._checkpoint.restore(latest)
-            saved = [n for n, _ in tf.train.list_variables(latest) if n.startswith("counters/")]
+            # The reader itself: tf.train.list_variables takes ram://...ckpt-1 for a directory.
+            saved = [n for n in tf.compat.v1.train.NewCheckpointReader(latest)
+                     .get_variable_to_shape_map() if n.startswith("counters/")]
             if len(saved) == sum(len(c.checkpoint_variables) for c in self.counters):
                 status.assert_consumed()
             else:  # a reader without the run's counters (the evaluation's figures)
