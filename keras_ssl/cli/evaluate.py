@@ -375,10 +375,7 @@ def evaluate(workdir=None, options=None):
     by_layer = None
     if layers:
         max_dims = options.layer_dims or evaluation.DEFAULT_MAX_DIMS
-        by_layer = _evaluate_layers(layers, max_dims, {"encoder": lambda: encoder,
-                                                       **{r: v[0] for r, v in rows.items()
-                                                          if r != "encoder"}},
-                                    rows, data, ev, seed, options)
+        by_layer = _evaluate_layers(layers, max_dims, encoder, rows, data, ev, seed, options)
         top1 = {row: {layer: {k: v for k, v in values.items()
                               if k.endswith("top-1") and "majority" not in k}
                       for layer, values in by.items()} for row, by in by_layer["headline"].items()}
@@ -440,13 +437,13 @@ def _layers(names, encoder):
     return [n for n in available if n in names]  # shallow to deep
 
 
-def _evaluate_layers(layers, max_dims, loaders, rows, data, ev, seed, options):
+def _evaluate_layers(layers, max_dims, encoder, rows, data, ev, seed, options):
     """Every row's frozen-feature protocols on each layer's pooled, standardised features and
     its map protocols on each layer's feature maps: results, headline numbers and the best layer
     per protocol, for metrics.json's "layers"."""
     results = {}
-    for row, (_, protocols) in rows.items():
-        frozen = loaders[row]()
+    for row, (loader, protocols) in rows.items():
+        frozen = encoder if row == "encoder" else loader()
         results[row] = {layer: {} for layer in layers}
         pooled_protocols = [p for p in protocols if p in _FEATURE_PROTOCOLS]
         if pooled_protocols:

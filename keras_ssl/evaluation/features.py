@@ -206,12 +206,14 @@ def _features(encoder, batches, image_size, num_examples, verbose):
     chunks, done = {}, 0
     for batch in batches:
         outputs = infer(batch)
-        # A dict of features (`LayerFeatures`, several layers) or the features alone.
-        for name, features in (outputs if isinstance(outputs, dict) else {None: outputs}).items():
-            if features.shape.rank != 2 and not getattr(encoder, "maps", False):
+        # A dict of features (`LayerFeatures`: several layers, or their maps) or features alone.
+        if not isinstance(outputs, dict):
+            if outputs.shape.rank != 2:
                 raise ValueError(
                     f"The encoder must return pooled features of shape [B, D], got shape "
-                    f"{features.shape}; add global pooling / flatten to the encoder.")
+                    f"{outputs.shape}; add global pooling / flatten to the encoder.")
+            outputs = {None: outputs}
+        for name, features in outputs.items():
             chunks.setdefault(name, []).append(features.numpy())
         done += len(batch)
         if bar is not None:

@@ -100,10 +100,9 @@ class LayerFeatures:
         outputs = self._outputs(images)
         if self.maps:
             return {n: outputs[n] for n in self.layers if n != POOLED}
-        return {n: v if n == POOLED else tf.reshape(
-            adaptive_average_pool(v, pooling_grid(*v.shape[1:], self.max_dims)),
-            [-1, math.prod(pooling_grid(*v.shape[1:], self.max_dims)) * v.shape[-1]])
-            for n, v in outputs.items()}
+        pooled = {n: v if n == POOLED else adaptive_average_pool(
+            v, pooling_grid(*v.shape[1:], self.max_dims)) for n, v in outputs.items()}
+        return {n: tf.reshape(v, [-1, math.prod(v.shape[1:])]) for n, v in pooled.items()}
 
 
 def available_layers(encoder):
