@@ -23,7 +23,10 @@ _WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
 
 
 def rgb_to_lab(rgb):
-    """float sRGB in [0, 1] [..., 3] -> Lab [..., 3] (L in [0, 100], a and b about [-110, 110])."""
+    """float sRGB in [0, 1] ``[..., 3]`` -> Lab ``[..., 3]``.
+
+    L in [0, 100], a and b about [-110, 110].
+    """
     rgb = tf.cast(rgb, tf.float32)
     linear = tf.where(rgb > 0.04045, tf.pow((tf.maximum(rgb, 0.04045) + 0.055) / 1.055, 2.4),
                       rgb / 12.92)

@@ -46,8 +46,9 @@ def list_image_folder(root, split="train", labeled=None):
             ``<root>/<split>/<class>/<image>``; False reads the split folder as unlabeled.
 
     Raises:
-        ValueError naming the path and the expected layouts when the folder is missing, empty,
-        has no such split, or is ambiguous (images and sub-folders side by side without a split).
+        ValueError: naming the path and the expected layouts when the folder is missing,
+            empty, has no such split, or is ambiguous (images and sub-folders side by side
+            without a split).
 
     Example:
 

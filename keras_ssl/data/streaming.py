@@ -193,10 +193,10 @@ def streaming_eval_dataset(
     only the features. In-memory and IDX sources go through `load_arrays` and `eval_dataset`.
     Bad images follow ``on_bad_image`` as in `streaming_pretraining_dataset` (a skipped image
     is missing from the features: keep ``on_bad_image="error"`` where rows must match files).
+    The other arguments are those of `streaming_pretraining_dataset`.
 
     Args:
       with_labels: False yields images only (an unlabeled source is then allowed).
-      others: as `streaming_pretraining_dataset`.
 
     Example:
 

@@ -117,8 +117,8 @@ def encoded_source(source, split="train", data_dir=None, labeled=None, image_key
         image_key, label_key: ``tfrecord:`` feature keys (label_key None: unlabeled).
 
     Raises:
-        ValueError for in-memory / IDX sources (use `pretraining_dataset`) and, naming the path
-        and the expected layout, for missing, empty or ambiguous sources.
+        ValueError: for in-memory / IDX sources (use `pretraining_dataset`) and, naming the path
+            and the expected layout, for missing, empty or ambiguous sources.
 
     Example:
 

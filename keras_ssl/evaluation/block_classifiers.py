@@ -152,8 +152,7 @@ def conv_classifier(train_maps, train_labels, test_maps, test_labels, num_classe
     >>> result["top1"] > 0.95
     True
 
-    Args:
-        As for :func:`nonlinear_classifier`.
+    Arguments: as for :func:`nonlinear_classifier`.
 
     Returns:
         dict as :func:`nonlinear_classifier` returns, with
