@@ -8,7 +8,7 @@ random resized crop (scale (0.3, 1), ratio (0.7, 1.4)) per view, ColorJitter hue
 lambda = 5e-2 (the code's costs.py; the paper says 4e-2). Here AdamW, 500 warm-up steps, cosine
 decay.
 
-    keras-ssl train --config=configs/amdim_imagenet.py --workdir=runs/amdim_imagenet \
+    keras-ssl train --config=amdim_imagenet --workdir=runs/amdim_imagenet \
         --config.data.source=folder:/path/to/imagenet
 """
 

@@ -1,14 +1,13 @@
 """AMDIM on CIFAR-10, the large model (Bachman et al. 2019, arXiv 1906.00910, table 1: ndf=320,
-n_rkhs=2048, n_depth=10); same optimiser and schedule as configs/amdim_cifar10.py (the authors' code:
+n_rkhs=2048, n_depth=10); same optimiser and schedule as amdim_cifar10 (the authors' code:
 Adam lr 2e-4, beta_1 0.8, weight decay 1e-5, batch 200, 300 epochs).
 """
 
-from keras_ssl.cli.config import load_recipe
-import os
+from keras_ssl.configs import amdim_cifar10
 
 
 def get_config():
-    c = load_recipe(os.path.join(os.path.dirname(os.path.abspath(__file__)), "amdim_cifar10.py"))
+    c = amdim_cifar10.get_config()
     c.encoder.amdim.ndf = 320
     c.encoder.amdim.n_rkhs = 2048
     c.encoder.amdim.n_depth = 10

@@ -8,16 +8,11 @@ initialisation), batch norm over sub-batches of 32 with the keys shuffled across
 form of shuffle BN), no blur at 32x32 (SimCLR appendix B.9).
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import cifar10_quickstart
 
 
 def get_config():
-    c = base_config("mocov2")
-    c.data.source = "folder:.cache/data/cifar10"
-    c.encoder.depth = 18
-    c.encoder.stem = "cifar"
-    c.encoder.stem_stride = 2
-    c.encoder.width_multiplier = 0.25
+    c = cifar10_quickstart("mocov2")
     c.model.projection_hidden_dims = (128,)
     c.model.projection_dim = 128
     c.model.temperature = 0.2

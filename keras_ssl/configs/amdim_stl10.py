@@ -4,9 +4,9 @@ get_encoder_size) and its TransformsSTL10 views: one flip shared by both views, 
 random resized crop to 64 with scale (0.3, 1), ratio (0.7, 1.4), colour jitter (p 0.8), grey
 (p 0.25). lambda = 5e-2 (the code's costs.py; the paper says 4e-2). Optimiser as the
 code for STL-10: Adam lr 2e-4, beta_1 0.8, weight decay 1e-5, batch 200, 300 epochs (steps at 250 and
-280); here AdamW with 500 warm-up steps and cosine decay (see configs/amdim_cifar10.py).
+280); here AdamW with 500 warm-up steps and cosine decay (see amdim_cifar10).
 
-    keras-ssl train --config=configs/amdim_stl10.py --workdir=runs/amdim_stl10 \
+    keras-ssl train --config=amdim_stl10 --workdir=runs/amdim_stl10 \
         --config.data.source=tfds:stl10 --config.data.train_split=unlabelled
 """
 

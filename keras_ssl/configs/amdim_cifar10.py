@@ -10,7 +10,7 @@ paper's text says 4e-2). r1 = f1 (the code's NopNet). Views: the code's Transfor
 one flip shared by both views, then per view a reflect-padded translation of up to 4 pixels with
 p 0.8 (no resized crop), ColorJitter(0.4, 0.4, 0.4, 0.2) with p 0.8, RandomGrayscale(0.25).
 
-    keras-ssl train --config=configs/amdim_cifar10.py --workdir=runs/amdim_cifar10 \
+    keras-ssl train --config=amdim_cifar10 --workdir=runs/amdim_cifar10 \
         --config.data.source=folder:/path/to/cifar10
 """
 
