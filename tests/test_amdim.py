@@ -2,7 +2,6 @@
 objective (eq. 6-7) against its closed form, r1 = f1 and the views as the authors' code, the
 encoder's receptive fields, save/load, and the CLI's encoder kind."""
 
-import os
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from keras_ssl.losses.amdim import amdim_loss, mixture_objective, nce_scores, so
 from keras_ssl.methods import AMDIM
 
 CLIP, LAMBDA = 20.0, 5e-2
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
 def _np_nce(source, target, clip):
@@ -217,7 +215,7 @@ def _np_translate(image, dy, dx):
 
 
 def _geometry_only(name):
-    config = load_recipe(os.path.join(CONFIGS, f"{name}.py"))
+    config = load_recipe(name)
     config.augment.color_jitter_probability = 0.0
     config.augment.grayscale_probability = 0.0
     return config

@@ -1,14 +1,20 @@
-"""The config schema shared by all recipes in `configs/`, and its validation.
+"""The config schema shared by all recipes, their names, and the config's validation.
 
-A recipe starts from `base_config(method)`, which holds every key the CLI reads, sets its values and
-returns the locked ConfigDict, so that `--config.a.b=v` overrides of keys that do not exist are refused.
+A recipe is a module with `get_config()`: the packaged ones are the modules of `keras_ssl.configs`,
+named by their file stem (`keras-ssl train --config=simclr_cifar10`, `keras-ssl recipes` lists them);
+a user's own recipe is passed by path. A recipe starts from `base_config(method)`, which holds every
+key the CLI reads, sets its values and returns the locked ConfigDict, so that `--config.a.b=v`
+overrides of keys that do not exist are refused.
 """
 
+import ast
 import importlib.util
 import os
 
 import ml_collections
 
+import keras_ssl.configs
+from keras_ssl.cli import UsageError
 from keras_ssl.config_checks import check, positive, positive_int, probability
 from keras_ssl.data.bad_images import ON_BAD_IMAGE
 from keras_ssl.data.service import check_service_address
@@ -91,15 +97,53 @@ def data_config():
     ))
 
 
-def load_recipe(path):
-    """The config of a recipe file (its `get_config()`), as `--config=path` loads it.
+_RECIPES_DIR = os.path.dirname(os.path.abspath(keras_ssl.configs.__file__))
+_NOT_RECIPES = ("__init__", "common")  # the package, and the blocks recipes share
+
+
+def recipe_names():
+    """The packaged recipes' names (the file stems of `keras_ssl.configs`), sorted."""
+    stems = (os.path.splitext(f)[0] for f in os.listdir(_RECIPES_DIR) if f.endswith(".py"))
+    return sorted(stem for stem in stems if stem not in _NOT_RECIPES)
+
+
+def recipe_summary(name):
+    """The first line of a packaged recipe's module docstring (read, not imported)."""
+    with open(os.path.join(_RECIPES_DIR, f"{name}.py")) as f:
+        return (ast.get_docstring(ast.parse(f.read())) or "").split("\n")[0]
+
+
+def recipe_file(name_or_path):
+    """The file of a recipe: a packaged recipe's name (`simclr_cifar10`) or the path of a recipe
+    file (`path/to/my_recipe.py`). A value with a path separator or a `.py` ending, or a file that
+    exists, is a path.
+
+    Raises:
+        UsageError: an unknown name or a path that is not a file; the message lists the names.
+    """
+    is_path = (os.sep in name_or_path or name_or_path.endswith(".py")
+               or os.path.exists(name_or_path))
+    if is_path and os.path.isfile(name_or_path):
+        return name_or_path
+    if not is_path and name_or_path in recipe_names():
+        return os.path.join(_RECIPES_DIR, f"{name_or_path}.py")
+    problem = (f"config file {name_or_path} "
+               f"{'is a directory' if os.path.isdir(name_or_path) else 'does not exist'}"
+               if is_path else f"no recipe is named {name_or_path!r}")
+    raise UsageError(f"{problem}; pass a recipe name ({', '.join(recipe_names())}; "
+                     "`keras-ssl recipes` describes them) or the path of a recipe file.")
+
+
+def load_recipe(name_or_path):
+    """The config of a recipe (its `get_config()`), given by name or path as `--config` takes it.
 
     Example:
     ```python
-    config = load_recipe("configs/quickstart_simclr.py")
+    config = load_recipe("quickstart_simclr")  # or load_recipe("path/to/my_recipe.py")
     config.train.epochs = 2
     ```
     """
+    path = recipe_file(name_or_path)
     spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0],
                                                   path)
     module = importlib.util.module_from_spec(spec)
