@@ -343,26 +343,20 @@ def test_method_trains_with_mixtures_and_round_trips(tmp_path):
 
 
 def test_cli_encoder_kind():
-    config = base_config("amdim")
-    config.encoder.kind = "amdim"
-    config.encoder.amdim.update(ndf=4, n_rkhs=16, n_depth=1)
+    config = base_config("amdim", encoder="amdim")
+    config.encoder.update(ndf=4, n_rkhs=16, n_depth=1)
     validate_config(config)
     encoder = builders.build_encoder(config)
     assert isinstance(encoder, AMDIMEncoder) and encoder.n_rkhs == 16
-    for key, value in [("kind", "vgg"), ("amdim.ndf", 0), ("amdim.n_rkhs", 8)]:
-        bad = base_config("amdim")
-        bad.encoder.kind = "amdim"
-        bad.encoder.amdim.update(ndf=4, n_rkhs=16, n_depth=1)
-        section, _, leaf = ("encoder." + key).rpartition(".")
-        parent = bad
-        for part in section.split("."):
-            parent = parent[part]
-        parent[leaf] = value
+    for key, value in [("kind", "vgg"), ("ndf", 0), ("n_rkhs", 8)]:
+        bad = base_config("amdim", encoder="amdim")
+        bad.encoder.update(ndf=4, n_rkhs=16, n_depth=1)
+        bad.encoder[key] = value
         with pytest.raises(ValueError, match=f"encoder.{key}"):
             validate_config(bad)
-    config.lock()  # as the CLI loads recipes: an unknown key (here under encoder.amdim) is refused
+    config.lock()  # as the CLI loads recipes: an unknown key (here a ResNet's) is refused
     with pytest.raises(AttributeError, match="width"):
-        config.encoder.amdim.width = 3
+        config.encoder.width_multiplier = 3
     resnet = base_config("simclr")
     assert resnet.encoder.kind == "resnet"
     assert builders.build_encoder(resnet).__class__.__name__ == "ResNet"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import ROOT, run_cli
+from helpers import run_cli
 from keras_ssl import evaluation
 from keras_ssl.augment.tiles import StandardizedInput
 from keras_ssl.encoders import POOLED, ResNet, feature_layers, feature_maps_model

@@ -10,7 +10,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from helpers import ROOT, subprocess_env
+from helpers import subprocess_env
 from keras_ssl.cli.workdir import Workdir, WorkdirLockedError
 TINY_RUN = [
     "--config=simclr_cifar10",

@@ -18,21 +18,22 @@ from keras_ssl.cli import UsageError
 from keras_ssl.config_checks import check, positive, positive_int, probability
 from keras_ssl.data.bad_images import ON_BAD_IMAGE
 from keras_ssl.data.service import check_service_address
+from keras_ssl.encoders import registry as encoders
 from keras_ssl.methods import registry
 
 _OPTIMIZERS = ("lars", "sgd", "adamw")
 _LR_SCALINGS = ("linear", "sqrt")
 _PRECISIONS = ("float32", "bfloat16", "float16")
 _PIPELINES = ("auto", "memory", "streaming")
-_ENCODERS = ("resnet", "amdim")
 
 
 def _maybe(value, field_type):
     return ml_collections.FieldReference(value, field_type=field_type)
 
 
-def base_config(method):
-    """Every key the CLI reads, with the defaults of `method` (a name in the method registry)."""
+def base_config(method, encoder="resnet"):
+    """Every key the CLI reads, with the defaults of `method` (a name in the method registry) and
+    of `encoder` (a name in the encoder registry, `keras_ssl.encoders.registry`)."""
     spec = registry.get(method)
     c = ml_collections.ConfigDict()
     c.method = method
@@ -41,13 +42,9 @@ def base_config(method):
     # scaling). Variables, losses, softmax and batch norm stay float32.
     c.mixed_precision = "float32"
     c.data = data_config()
-    # kind "resnet" reads depth/stem/stem_stride/width_multiplier; "amdim" reads the `amdim`
-    # subsection (keras_ssl.encoders.AMDIMEncoder); synchronized_bn applies to both.
+    # The encoder's own keys (its registration) beside the two every encoder has.
     c.encoder = ml_collections.ConfigDict(dict(
-        kind="resnet",
-        depth=18, stem="cifar", stem_stride=_maybe(None, int), width_multiplier=1.0,
-        synchronized_bn=False,
-        amdim=ml_collections.ConfigDict(dict(ndf=128, n_rkhs=1024, n_depth=10, use_bn=False))))
+        kind=encoder, **encoders.get(encoder).default_config(), synchronized_bn=False))
     # The method's own sections, the defaults its module registers (keras_ssl.methods.registry).
     c.model = ml_collections.ConfigDict(spec.default_model())
     c.augment = ml_collections.ConfigDict(spec.default_augment())
@@ -66,6 +63,21 @@ def base_config(method):
     ))
     c.eval = eval_config()
     return c
+
+
+def upgrade_config(config):
+    """A config dict as a run's config.json holds it, in today's layout: runs of earlier versions
+    hold, whatever their encoder, the ResNet's keys in `encoder` beside an `amdim` subsection (and
+    before AMDIM, no `kind`); today the section holds `kind`, `synchronized_bn` and that encoder's
+    own keys (`keras_ssl.encoders.registry`). Other configs are returned as they are."""
+    e = config["encoder"]
+    if "kind" in e and not isinstance(e.get("amdim"), dict):
+        return config
+    kind = e.get("kind", "resnet")
+    own = e["amdim"] if kind == "amdim" else e
+    section = dict(kind=kind, **{key: own[key] for key in encoders.get(kind).config},
+                   synchronized_bn=e["synchronized_bn"])
+    return {**config, "encoder": section}
 
 
 def data_config():
@@ -185,23 +197,15 @@ def validate_config(config):
               "'auto' or 'streaming' with data.service: the service runs the streaming pipeline")
     if d.max_train_examples is not None:
         positive_int("data.max_train_examples", d.max_train_examples)
-    check(e.kind in _ENCODERS, "encoder.kind", e.kind, f"one of {_ENCODERS}")
-    if e.kind == "amdim":
-        a = e.amdim
-        positive_int("encoder.amdim.ndf", a.ndf)
-        positive_int("encoder.amdim.n_rkhs", a.n_rkhs)
-        positive_int("encoder.amdim.n_depth", a.n_depth)
-        check(isinstance(a.use_bn, bool), "encoder.amdim.use_bn", a.use_bn, "True or False")
-        check(d.image_size in (32, 64, 128), "data.image_size", d.image_size,
-              "32, 64 or 128 with encoder.kind='amdim' (its per-size layer lists)")
-        widest = a.ndf * (4 if d.image_size == 32 else 8)
-        check(a.n_rkhs >= widest, "encoder.amdim.n_rkhs", a.n_rkhs,
-              f">= {widest} (the last layer only widens: 4 x ndf at 32x32, 8 x ndf above)")
-    check(e.depth in (18, 34, 50), "encoder.depth", e.depth, "18, 34 or 50")
-    check(e.stem in ("cifar", "imagenet"), "encoder.stem", e.stem, "'cifar' or 'imagenet'")
-    check(e.stem_stride in (None, 1, 2), "encoder.stem_stride", e.stem_stride,
-          "1, 2 or None (the stem's default)")
-    positive("encoder.width_multiplier", e.width_multiplier)
+    encoder = encoders.get(e.kind)
+    expected = {"kind", "synchronized_bn", *encoder.config}
+    if set(e.keys()) != expected:
+        raise ValueError(
+            f"config key encoder.kind={e.kind!r} does not match the encoder section, whose keys "
+            f"{sorted(e.keys())} are another encoder's (encoder.kind={e.kind!r} needs "
+            f"{sorted(expected)}): choose the encoder in the recipe, base_config(method, "
+            f"encoder={e.kind!r}), not with --config.encoder.kind.")
+    encoder.checks(config)
     positive_int("train.batch_size", t.batch_size)
     positive_int("train.epochs", t.epochs)
     check(t.optimizer in _OPTIMIZERS, "train.optimizer", t.optimizer, f"one of {_OPTIMIZERS}")

@@ -18,11 +18,10 @@ from keras_ssl.cli.config import base_config
 
 
 def get_config():
-    c = base_config("amdim")
-    c.encoder.kind = "amdim"
-    c.encoder.amdim.ndf = 128
-    c.encoder.amdim.n_rkhs = 1024
-    c.encoder.amdim.n_depth = 10
+    c = base_config("amdim", encoder="amdim")
+    c.encoder.ndf = 128
+    c.encoder.n_rkhs = 1024
+    c.encoder.n_depth = 10
     c.data.image_size = 32
     c.augment.crop = "translate"  # TransformsC10
     c.train.batch_size = 200

@@ -8,7 +8,7 @@ from keras_ssl.configs import amdim_cifar10
 
 def get_config():
     c = amdim_cifar10.get_config()
-    c.encoder.amdim.ndf = 320
-    c.encoder.amdim.n_rkhs = 2048
-    c.encoder.amdim.n_depth = 10
+    c.encoder.ndf = 320
+    c.encoder.n_rkhs = 2048
+    c.encoder.n_depth = 10
     return c

@@ -16,14 +16,13 @@ from keras_ssl.cli.config import base_config
 
 
 def get_config():
-    c = base_config("amdim")
+    c = base_config("amdim", encoder="amdim")
     c.data.source = "tfds:imagenet2012"
     c.data.image_size = 128
     c.augment.crop = "resized_crop"  # TransformsImageNet128
-    c.encoder.kind = "amdim"
-    c.encoder.amdim.ndf = 320
-    c.encoder.amdim.n_rkhs = 2560
-    c.encoder.amdim.n_depth = 10
+    c.encoder.ndf = 320
+    c.encoder.n_rkhs = 2560
+    c.encoder.n_depth = 10
     c.augment.color_jitter = (0.4, 0.4, 0.4, 0.1)
     c.train.batch_size = 480
     c.train.epochs = 50

@@ -14,14 +14,13 @@ from keras_ssl.cli.config import base_config
 
 
 def get_config():
-    c = base_config("amdim")
+    c = base_config("amdim", encoder="amdim")
     c.data.source = "tfds:stl10"
     c.data.image_size = 64
     c.augment.crop = "resized_crop"  # TransformsSTL10
-    c.encoder.kind = "amdim"
-    c.encoder.amdim.ndf = 192
-    c.encoder.amdim.n_rkhs = 1536
-    c.encoder.amdim.n_depth = 8
+    c.encoder.ndf = 192
+    c.encoder.n_rkhs = 1536
+    c.encoder.n_depth = 8
     c.train.batch_size = 200
     c.train.epochs = 300
     c.train.optimizer = "adamw"

@@ -18,14 +18,13 @@ from keras_ssl.configs.common import CIFAR10_FOLDER
 
 
 def get_config():
-    c = base_config("amdim")
+    c = base_config("amdim", encoder="amdim")
     c.data.source = CIFAR10_FOLDER
     c.data.image_size = 32
     c.augment.crop = "translate"  # TransformsC10, as amdim_cifar10
-    c.encoder.kind = "amdim"
-    c.encoder.amdim.ndf = 24
-    c.encoder.amdim.n_rkhs = 128
-    c.encoder.amdim.n_depth = 1
+    c.encoder.ndf = 24
+    c.encoder.n_rkhs = 128
+    c.encoder.n_depth = 1
     c.train.batch_size = 128
     c.train.epochs = 2
     c.train.optimizer = "adamw"
