@@ -4,7 +4,7 @@ with learning rate 0.2 x batch / 256, 10 warm-up epochs then cosine decay, weigh
 Linear(4096) - BN - ReLU - Linear(256), 1000 epochs; on CIFAR-10 sizes: ResNet-18 with the CIFAR stem,
 batch 512. The paper pretrains on ImageNet only. Augmentation: BYOL's asymmetric pair (colour jitter
 (0.4, 0.4, 0.2, 0.1), solarize 0.0 / 0.2) without the blur, which SimCLR (appendix B.9) leaves out at
-32x32.
+32x32. Written as the paper's recipe (byol_imagenet) with these CIFAR-10 sizes over it.
 
     keras-ssl train --config=byol_cifar10 --workdir=runs/byol \
         --config.data.source=folder:/path/to/cifar10

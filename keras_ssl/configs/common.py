@@ -27,6 +27,30 @@ def cifar10_quickstart(method):
     return c
 
 
+def contrastive_quickstart(method):
+    """The SimCLR quickstart's head, views and optimiser on `cifar10_quickstart(method)`, shared by
+    the MoCo v2 quickstart (its step costs about a SimCLR step): a 128-d head at temperature 0.2,
+    crops of 20-100%, colour strength 0.5 and no blur at 32x32 (SimCLR appendix B.9); SGD at
+    0.6 x 256 / 256 for 8 epochs, guarded at 12 minutes on slower machines (the schedule is sized
+    to end before)."""
+    c = cifar10_quickstart(method)
+    c.model.projection_hidden_dims = (128,)
+    c.model.projection_dim = 128
+    c.model.temperature = 0.2
+    c.augment.crop_scale = (0.2, 1.0)
+    c.augment.color_strength = 0.5
+    c.augment.blur_probability = 0.0
+    c.train.batch_size = 256
+    c.train.epochs = 8
+    c.train.optimizer = "sgd"
+    c.train.base_learning_rate = 0.6
+    c.train.learning_rate_scaling = "linear"
+    c.train.warmup_epochs = 0.4
+    c.train.weight_decay = 5e-4
+    c.train.max_minutes = 12.0
+    return c
+
+
 def patch_grid_quickstart(method):
     """The patch-grid quickstarts' base (Jigsaw, Counting, Context Prediction): CIFAR-10 upsampled
     to 64x64, held in memory.

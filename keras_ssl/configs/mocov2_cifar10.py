@@ -5,7 +5,7 @@ stem, batch 512, SGD with learning rate 0.06 (0.03 x 512 / 256), momentum 0.9, w
 200 epochs, a queue of 4,096 keys, key momentum 0.99, batch norm over 8 sub-batches with the keys
 shuffled across them (the demo's SplitBatchNorm; under a multi-replica strategy, set bn_splits to
 8 / replicas). Augmentation: MoCo v2's without the blur, which SimCLR (appendix B.9) and the demo leave
-out at 32x32.
+out at 32x32. Written as the paper's recipe (mocov2_imagenet) with the demo's values over it.
 
     keras-ssl train --config=mocov2_cifar10 --workdir=runs/mocov2 \
         --config.data.source=folder:/path/to/cifar10

@@ -7,23 +7,8 @@ a lower temperature (0.2) and a minimum crop of 20% of the image learn faster th
 and 8%. SGD with momentum: LARS matters for the large batches of the paper, not at 256.
 """
 
-from keras_ssl.configs.common import cifar10_quickstart
+from keras_ssl.configs.common import contrastive_quickstart
 
 
-def get_config():
-    c = cifar10_quickstart("simclr")
-    c.model.projection_hidden_dims = (128,)
-    c.model.projection_dim = 128
-    c.model.temperature = 0.2
-    c.augment.crop_scale = (0.2, 1.0)
-    c.augment.color_strength = 0.5
-    c.augment.blur_probability = 0.0
-    c.train.batch_size = 256
-    c.train.epochs = 8
-    c.train.optimizer = "sgd"
-    c.train.base_learning_rate = 0.6
-    c.train.learning_rate_scaling = "linear"
-    c.train.warmup_epochs = 0.4
-    c.train.weight_decay = 5e-4
-    c.train.max_minutes = 12.0  # a guard for slower machines; the schedule is sized to end before
-    return c
+def get_config():  # the values: keras_ssl.configs.common.contrastive_quickstart
+    return contrastive_quickstart("simclr")
