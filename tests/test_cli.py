@@ -179,7 +179,7 @@ def test_missing_config_file_or_unknown_recipe(config, problem, tmp_path):
     for arguments in ([f"--config={config}"], [f"--config={config}", "--config.train.epochs=3"],
                       ["--config", config]):
         result = keras_ssl("train", *arguments, f"--workdir={tmp_path / 'run'}", check=False)
-        _refused_cleanly(result, problem, "pass a recipe name (", "simclr_cifar10, ",
+        _refused_cleanly(result, problem, "pass a recipe name (", "quickstart_simclr, ",
                          "`keras-ssl recipes` describes them) or the path of a recipe file.")
     assert not (tmp_path / "run").exists()
 

@@ -2,9 +2,10 @@
 
 A recipe is a module with `get_config()`: the packaged ones are the modules of `keras_ssl.configs`,
 named by their file stem (`keras-ssl train --config=simclr_cifar10`, `keras-ssl recipes` lists them);
-a user's own recipe is passed by path. A recipe starts from `base_config(method)`, which holds every
-key the CLI reads, sets its values and returns the locked ConfigDict, so that `--config.a.b=v`
-overrides of keys that do not exist are refused.
+a user's own recipe is passed by path. A recipe starts from `base_config(method)` (or
+`base_config(method, encoder="amdim")`: the encoder is chosen there, its keys come with it), which
+holds every key the CLI reads, sets its values and returns the locked ConfigDict, so that
+`--config.a.b=v` overrides of keys that do not exist are refused.
 """
 
 import ast
