@@ -4,7 +4,7 @@
         [--pipeline_examples=10240] [--pipeline_batches=30] [--intra_op=0]
 
 Times, on one batch of real CIFAR-10 uint8 images, each stage of the quickstart's SimCLRTransform
-(configs/quickstart_simclr.py) alone inside a tf.function, fed the input it sees in the transform
+(the quickstart_simclr recipe) alone inside a tf.function, fed the input it sees in the transform
 (colour stages get cropped, flipped float images): median ms per batch over `--reps` calls. Then the
 whole tf.data pipeline as `keras-ssl train` builds it (`keras_ssl.data.pretraining_dataset`, two
 views) in source images/s. `--intra_op=1` runs the stages on one thread: the cores' cost, which is
@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from configs import quickstart_simclr as quickstart  # noqa: E402
 from keras_ssl import data  # noqa: E402
 from keras_ssl.augment import color  # noqa: E402
 from keras_ssl.augment._random import split_seed  # noqa: E402
@@ -31,6 +30,7 @@ from keras_ssl.augment.crop import random_resized_crop  # noqa: E402
 from keras_ssl.augment.flip import random_flip  # noqa: E402
 from keras_ssl.augment.simclr_transform import to_float_images  # noqa: E402
 from keras_ssl.cli import builders  # noqa: E402
+from keras_ssl.configs import quickstart_simclr as quickstart  # noqa: E402
 from throughput import pipeline_throughput  # noqa: E402  (benchmarks/throughput.py)
 
 def median_ms(fn, *args, reps):

@@ -39,7 +39,7 @@ def main():
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--image_size", type=int, default=32)
     args = parser.parse_args()
-    print(f"keras-ssl train, configs/quickstart_simclr.py at {args.image_size}x{args.image_size}, "
+    print(f"keras-ssl train, quickstart_simclr at {args.image_size}x{args.image_size}, "
           f"streamed from 256x256 JPEGs, {args.minutes} min each")
     for count in (int(c) for c in args.counts.split(",")):
         folder = os.path.join(ROOT, ".cache", f"jpeg256_{count}")
@@ -48,7 +48,7 @@ def main():
                              f"--count={count}")
         with tempfile.TemporaryDirectory() as workdir:
             command = [sys.executable, "-m", "keras_ssl.cli.main", "train",
-                       f"--config={ROOT}/configs/quickstart_simclr.py", f"--workdir={workdir}",
+                       "--config=quickstart_simclr", f"--workdir={workdir}",
                        f"--config.data.source=folder:{folder}",
                        f"--config.data.image_size={args.image_size}",
                        "--config.data.pipeline=streaming", "--config.train.epochs=100",

@@ -29,9 +29,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from configs import quickstart_simclr as quickstart  # noqa: E402
 from keras_ssl import data  # noqa: E402
 from keras_ssl.cli import builders  # noqa: E402
+from keras_ssl.configs import quickstart_simclr as quickstart  # noqa: E402
 from machine import steal_share, steal_ticks  # noqa: E402  (benchmarks/machine.py)
 
 

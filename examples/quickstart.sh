@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SimCLR on the 50,000 CIFAR-10 training images on a CPU: pretrain (configs/quickstart_simclr.py, about
+# SimCLR on the 50,000 CIFAR-10 training images on a CPU: pretrain (the quickstart_simclr recipe, about
 # 8 minutes on 2 cores), evaluate (kNN, linear probe, random-init kNN), export, print the metrics.
 # Uses ../shared/data/cifar10-jpg.tar.gz when present (unpacked once into .cache/), else TFDS.
 set -euo pipefail
@@ -12,7 +12,7 @@ if [ -f "$archive" ]; then
 else
   source_args=(--config.data.source=tfds:cifar10 --config.data.tfds_download=True)
 fi
-keras-ssl train --config=configs/quickstart_simclr.py --workdir="$workdir" "${source_args[@]}" "$@"
+keras-ssl train --config=quickstart_simclr --workdir="$workdir" "${source_args[@]}" "$@"
 keras-ssl eval --workdir="$workdir"
 keras-ssl export --workdir="$workdir" --overwrite
 cat "$workdir/metrics.json"

@@ -2,7 +2,7 @@
 
     python examples/simclr_keras_fit.py --data=.cache/data/cifar10 --epochs=100
 
-The same recipe as `keras-ssl train --config=configs/simclr_cifar10.py` without the CLI's workdir,
+The same recipe as `keras-ssl train --config=simclr_cifar10` without the CLI's workdir,
 resume and evaluation; the arguments shrink it for a quick look on a CPU.
 """
 

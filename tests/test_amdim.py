@@ -2,7 +2,6 @@
 objective (eq. 6-7) against its closed form, r1 = f1 and the views as the authors' code, the
 encoder's receptive fields, save/load, and the CLI's encoder kind."""
 
-import os
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from keras_ssl.losses.amdim import amdim_loss, mixture_objective, nce_scores, so
 from keras_ssl.methods import AMDIM
 
 CLIP, LAMBDA = 20.0, 5e-2
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
 def _np_nce(source, target, clip):
@@ -217,7 +215,7 @@ def _np_translate(image, dy, dx):
 
 
 def _geometry_only(name):
-    config = load_recipe(os.path.join(CONFIGS, f"{name}.py"))
+    config = load_recipe(name)
     config.augment.color_jitter_probability = 0.0
     config.augment.grayscale_probability = 0.0
     return config
@@ -345,26 +343,20 @@ def test_method_trains_with_mixtures_and_round_trips(tmp_path):
 
 
 def test_cli_encoder_kind():
-    config = base_config("amdim")
-    config.encoder.kind = "amdim"
-    config.encoder.amdim.update(ndf=4, n_rkhs=16, n_depth=1)
+    config = base_config("amdim", encoder="amdim")
+    config.encoder.update(ndf=4, n_rkhs=16, n_depth=1)
     validate_config(config)
     encoder = builders.build_encoder(config)
     assert isinstance(encoder, AMDIMEncoder) and encoder.n_rkhs == 16
-    for key, value in [("kind", "vgg"), ("amdim.ndf", 0), ("amdim.n_rkhs", 8)]:
-        bad = base_config("amdim")
-        bad.encoder.kind = "amdim"
-        bad.encoder.amdim.update(ndf=4, n_rkhs=16, n_depth=1)
-        section, _, leaf = ("encoder." + key).rpartition(".")
-        parent = bad
-        for part in section.split("."):
-            parent = parent[part]
-        parent[leaf] = value
+    for key, value in [("kind", "vgg"), ("ndf", 0), ("n_rkhs", 8)]:
+        bad = base_config("amdim", encoder="amdim")
+        bad.encoder.update(ndf=4, n_rkhs=16, n_depth=1)
+        bad.encoder[key] = value
         with pytest.raises(ValueError, match=f"encoder.{key}"):
             validate_config(bad)
-    config.lock()  # as the CLI loads recipes: an unknown key (here under encoder.amdim) is refused
+    config.lock()  # as the CLI loads recipes: an unknown key (here a ResNet's) is refused
     with pytest.raises(AttributeError, match="width"):
-        config.encoder.amdim.width = 3
+        config.encoder.width_multiplier = 3
     resnet = base_config("simclr")
     assert resnet.encoder.kind == "resnet"
     assert builders.build_encoder(resnet).__class__.__name__ == "ResNet"

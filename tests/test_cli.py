@@ -11,8 +11,6 @@ import pytest
 
 from helpers import run_cli
 
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-
 # Small and fast: a 1/8-width ResNet-18 for 2 epochs on 400 CIFAR-10 images.
 TINY = [
     "--config.encoder.width_multiplier=0.125",
@@ -31,7 +29,7 @@ keras_ssl = functools.partial(run_cli, check=True)
 def trained(small_cifar10, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run") / "simclr"
     # With the online probe on, one run serves the probe's test too (it leaves the encoder alone).
-    args = ["train", f"--config={CONFIGS}/simclr_cifar10.py", f"--workdir={workdir}",
+    args = ["train", "--config=simclr_cifar10", f"--workdir={workdir}",
             f"--config.data.source=folder:{small_cifar10}", *TINY,
             "--config.eval.online_probe=True"]
     first = keras_ssl(*args)
@@ -113,10 +111,10 @@ def test_eval_and_export(trained, small_cifar10, tmp_path):
     _refused_cleanly(again, f"{out} is not empty", "--overwrite")
 
 
-@pytest.mark.parametrize("recipe", ["simclr_cifar10.py", "rotnet_cifar10.py"])
+@pytest.mark.parametrize("recipe", ["simclr_cifar10", "rotnet_cifar10"])
 def test_preview_writes_a_png(recipe, small_cifar10, tmp_path):
     png = tmp_path / "views.png"
-    keras_ssl("preview", f"--config={CONFIGS}/{recipe}", f"--output={png}",
+    keras_ssl("preview", f"--config={recipe}", f"--output={png}",
               f"--config.data.source=folder:{small_cifar10}", "--num_images=4")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -132,7 +130,7 @@ def test_online_probe_is_logged_per_epoch(trained):
 
 def test_rotnet_trains(small_cifar10, tmp_path):
     workdir = tmp_path / "rotnet"
-    keras_ssl("train", f"--config={CONFIGS}/rotnet_cifar10.py", f"--workdir={workdir}",
+    keras_ssl("train", "--config=rotnet_cifar10", f"--workdir={workdir}",
               f"--config.data.source=folder:{small_cifar10}",
               "--config.encoder.width_multiplier=0.125", "--config.train.batch_size=32",
               "--config.train.epochs=1", "--config.train.warmup_epochs=0")
@@ -150,7 +148,7 @@ def test_rotnet_trains(small_cifar10, tmp_path):
     ("--config.encoder.depth=20", "encoder.depth"),
 ])
 def test_bad_config_is_refused_naming_the_key(override, message, tmp_path):
-    result = keras_ssl("train", f"--config={CONFIGS}/simclr_cifar10.py",
+    result = keras_ssl("train", "--config=simclr_cifar10",
                        f"--workdir={tmp_path / 'run'}", override, check=False)
     _refused_cleanly(result, message)
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -171,11 +169,18 @@ def test_eval_and_export_of_a_folder_that_is_not_a_run(tmp_path):
                          "--workdir of a `keras-ssl train` run")
 
 
-def test_missing_config_file(tmp_path):
-    for overrides in ([], ["--config.train.epochs=3"]):
-        result = keras_ssl("train", f"--config={CONFIGS}/missing.py",
-                           f"--workdir={tmp_path / 'run'}", *overrides, check=False)
-        _refused_cleanly(result, f"config file {CONFIGS}/missing.py does not exist")
+@pytest.mark.parametrize("config, problem", [
+    ("{tmp}/missing.py", "config file {tmp}/missing.py does not exist"),
+    ("{tmp}", "config file {tmp} is a directory"),
+    ("simclr", "no recipe is named 'simclr'"),
+])
+def test_missing_config_file_or_unknown_recipe(config, problem, tmp_path):
+    config, problem = (s.format(tmp=tmp_path) for s in (config, problem))
+    for arguments in ([f"--config={config}"], [f"--config={config}", "--config.train.epochs=3"],
+                      ["--config", config]):
+        result = keras_ssl("train", *arguments, f"--workdir={tmp_path / 'run'}", check=False)
+        _refused_cleanly(result, problem, "pass a recipe name (", "quickstart_simclr, ",
+                         "`keras-ssl recipes` describes them) or the path of a recipe file.")
     assert not (tmp_path / "run").exists()
 
 
@@ -187,7 +192,7 @@ def test_missing_config_file(tmp_path):
     ("--config.train.zzz=3", "keras-ssl: config key 'train.zzz' does not exist; check"),
 ])
 def test_unknown_config_key_is_one_clean_line(override, message, tmp_path):
-    result = keras_ssl("train", f"--config={CONFIGS}/simclr_cifar10.py",
+    result = keras_ssl("train", "--config=simclr_cifar10",
                        f"--workdir={tmp_path / 'run'}", override, check=False)
     _refused_cleanly(result, message)
     assert "\\" not in result.stderr and "Did you mean" not in result.stderr

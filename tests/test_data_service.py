@@ -108,7 +108,7 @@ def _child(folder, cifar):
         from keras_ssl.cli.config import load_recipe, validate_config
         from keras_ssl.cli.train import train
 
-        config = load_recipe(os.path.join(ROOT, "configs", "quickstart_simclr.py"))
+        config = load_recipe("quickstart_simclr")
         config.data.source = f"folder:{cifar}"
         config.data.service = address
         config.encoder.width_multiplier = 0.125

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "distributed" / "train_run.py"
-CONFIG = ROOT / "configs" / "simclr_cifar10.py"
+CONFIG = "simclr_cifar10"
 STEPS = 10  # 80 images, global batch 16, 2 epochs
 TINY = [
     "--config.encoder.width_multiplier=0.125",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import ROOT, run_cli
+from helpers import run_cli
 from keras_ssl import evaluation
 from keras_ssl.augment.tiles import StandardizedInput
 from keras_ssl.encoders import POOLED, ResNet, feature_layers, feature_maps_model
@@ -144,7 +144,7 @@ def test_exported_layer_signature_serves_the_feature_map_at_any_size(images, tmp
 @pytest.fixture(scope="module")
 def workdir(tiny_cifar10, tmp_path_factory):
     path = tmp_path_factory.mktemp("layers") / "run"
-    result = run_cli("train", f"--config={ROOT / 'configs' / 'rotnet_cifar10.py'}",
+    result = run_cli("train", "--config=rotnet_cifar10",
                         f"--workdir={path}", f"--config.data.source=folder:{tiny_cifar10}",
                         "--config.encoder.width_multiplier=0.125", "--config.train.batch_size=16",
                         "--config.train.epochs=1", "--config.train.warmup_epochs=0.0")

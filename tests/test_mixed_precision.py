@@ -120,7 +120,7 @@ def test_cli_trains_in_bfloat16_and_float16(tiny_cifar10, tmp_path):
     for precision in ("bfloat16", "float16"):
         processes[precision] = subprocess.Popen(
             [sys.executable, "-m", "keras_ssl.cli.main", "train",
-             f"--config={ROOT / 'configs' / 'simclr_cifar10.py'}",
+             "--config=simclr_cifar10",
              f"--workdir={tmp_path / precision}", f"--config.data.source=folder:{tiny_cifar10}",
              f"--config.mixed_precision={precision}", "--config.encoder.width_multiplier=0.125",
              "--config.model.projection_hidden_dims=(32,)", "--config.train.batch_size=16",

@@ -358,10 +358,10 @@ def small_folder(cifar10_dir, tmp_path_factory):
 # MoCo v2's case runs on demand (slow): BYOL's stands for the momentum methods in CI, whose online
 # and momentum encoders are kept by the same MomentumNetwork.
 @pytest.mark.parametrize("recipe, overrides", [
-    pytest.param("mocov2_cifar10.py",
+    pytest.param("mocov2_cifar10",
                  ["--config.model.queue_size=64", "--config.model.momentum=0.5",
                   "--config.model.bn_splits=2"], marks=pytest.mark.slow),
-    ("byol_cifar10.py", ["--config.model.prediction_hidden_dims=(32,)",
+    ("byol_cifar10", ["--config.model.prediction_hidden_dims=(32,)",
                          "--config.model.base_momentum=0.5"]),
 ])
 def test_cli_saves_the_online_encoder_for_eval_and_export(recipe, overrides, small_folder,
@@ -373,7 +373,7 @@ def test_cli_saves_the_online_encoder_for_eval_and_export(recipe, overrides, sma
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "distributed" / "train_momentum_encoders.py"),
-         "--out", str(out), "--", "train", f"--config={ROOT / 'configs' / recipe}",
+         "--out", str(out), "--", "train", f"--config={recipe}",
          f"--workdir={workdir}", f"--config.data.source=folder:{small_folder}",
          "--config.encoder.width_multiplier=0.125", "--config.model.projection_hidden_dims=(32,)",
          "--config.train.batch_size=32", "--config.train.epochs=1",

@@ -270,7 +270,7 @@ def test_one_patch_position_tells_the_label_only_by_the_image_edges():
     do: their difference is the label."""
     from keras_ssl.cli.config import load_recipe
 
-    config = load_recipe("configs/context_prediction_imagenet.py")
+    config = load_recipe("context_prediction_imagenet")
     a, size = config.augment, config.data.image_size
     positions, labels = context.pair_positions((400_000, size, size, 3), a.tile_size, a.gap,
                                                a.jitter, SEED)
@@ -336,7 +336,7 @@ def test_the_context_head_has_the_papers_depth():
     from keras_ssl.cli.config import load_recipe
 
     default = inspect.signature(ContextPrediction).parameters["head_hidden_dims"].default
-    recipe = load_recipe("configs/context_prediction_imagenet.py").model
+    recipe = load_recipe("context_prediction_imagenet").model
     for hidden in (default, base_config("context_prediction").model.head_hidden_dims,
                    recipe.head_hidden_dims):
         assert tuple(hidden) == (4096, 4096)
@@ -532,7 +532,7 @@ def test_preview_draws_each_task_as_a_person_would_look_at_it(tiny_cifar10, tmp_
     from keras_ssl.methods import registry
 
     for name in ("jigsaw", "context_prediction", "counting"):
-        config = load_recipe(f"configs/quickstart_{name}.py")
+        config = load_recipe(f"quickstart_{name}")
         config.data.source = f"folder:{tiny_cifar10}"
         assert preview(config, str(tmp_path / f"{name}.png"), num_images=2)
         images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3)).astype(np.uint8)
@@ -542,7 +542,7 @@ def test_preview_draws_each_task_as_a_person_would_look_at_it(tiny_cifar10, tmp_
         for title, column in columns.items():
             assert np.asarray(column).shape[0] == 2 and np.asarray(column).shape[-1] == 3, title
     # Jigsaw's last column is the grid put back: equal to the tiles before shuffling, drawn.
-    config = load_recipe("configs/quickstart_jigsaw.py")
+    config = load_recipe("quickstart_jigsaw")
     config.augment.normalize = False
     config.augment.crop_scale = None
     # Not the shipped set: the preview must read the transform's own permutations.

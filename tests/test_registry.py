@@ -1,6 +1,6 @@
 """Every registered method, used as a user would after pretraining, on a real image folder.
 
-For each name in the method registry, its quickstart recipe (`configs/quickstart_<name>.py`) is built
+For each name in the method registry, its quickstart recipe (`quickstart_<name>`) is built
 through the registry, trained a few steps with plain `model.fit`, and then: `model(images)` and
 `model.predict` return the encoder's representation (that of the config's whole-image encoder built
 afresh from the trained weights), a `.keras` save -> load gives equal embeddings,
@@ -23,17 +23,11 @@ from PIL import Image
 
 from keras_ssl import data
 from keras_ssl.cli import builders
-from keras_ssl.cli.config import base_config, load_recipe, validate_config
+from keras_ssl.cli.config import base_config, load_recipe, recipe_names, validate_config
 from keras_ssl.cli.workdir import Workdir
 from keras_ssl.methods import registry
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = os.path.join(ROOT, "configs")
 BATCH = 16
-
-
-def recipe(name):
-    return load_recipe(os.path.join(CONFIGS, f"{name}.py"))
 
 
 def run(*args):
@@ -65,23 +59,22 @@ def test_base_config_holds_the_registered_defaults(name):
     assert spec.default_model() == spec.model != {}
 
 
-@pytest.mark.parametrize("path", sorted(f for f in os.listdir(CONFIGS) if f.endswith(".py")
-                                        and f != "__init__.py"))
-def test_every_recipe_is_a_valid_config_of_a_registered_method(path):
-    config = validate_config(recipe(path[:-3]))
+@pytest.mark.parametrize("name", recipe_names())
+def test_every_recipe_is_a_valid_config_of_a_registered_method(name):
+    config = validate_config(load_recipe(name))
     assert config.method in registry.names()
 
 
 @pytest.mark.parametrize("name", registry.names())
 def test_every_method_has_a_quickstart_recipe(name):
-    assert recipe(f"quickstart_{name}").method == name
+    assert load_recipe(f"quickstart_{name}").method == name
 
 
 @pytest.mark.parametrize("name", registry.names())
 def test_preview_draws_every_methods_quickstart(name, tiny_cifar10, tmp_path):
     from keras_ssl.cli.preview import preview
 
-    config = recipe(f"quickstart_{name}")
+    config = load_recipe(f"quickstart_{name}")
     config.data.source = f"folder:{tiny_cifar10}"
     png = preview(config, str(tmp_path / "views.png"), num_images=2)
     assert open(png, "rb").read()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -90,7 +83,7 @@ def test_preview_draws_every_methods_quickstart(name, tiny_cifar10, tmp_path):
 @pytest.mark.parametrize("name", registry.names())
 def test_the_random_init_baseline_is_the_architecture_the_method_embeds_images_with(
         name, tiny_cifar10):
-    config = recipe(f"quickstart_{name}")
+    config = load_recipe(f"quickstart_{name}")
     config.data.source = f"folder:{tiny_cifar10}"
     model = builders.build_method(config, builders.build_encoder(config), steps_per_epoch=10)
     baseline = builders.build_whole_image_encoder(config)
@@ -117,7 +110,7 @@ SECOND_OF_FAMILY = {"mocov2", "colorization", "context_encoder", "counting", "ji
     for n in registry.names()])
 def test_after_fit_the_model_is_its_encoder_and_saves_loads_and_exports(name, tiny_cifar10,
                                                                          tmp_path):
-    config = recipe(f"quickstart_{name}")
+    config = load_recipe(f"quickstart_{name}")
     assert config.method == name
     config.data.source = f"folder:{tiny_cifar10}"
     config.train.batch_size = BATCH

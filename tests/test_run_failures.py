@@ -15,7 +15,7 @@ from keras_ssl.cli.workdir import Workdir
 
 SCRIPT = ROOT / "tests" / "distributed" / "train_run.py"
 TINY_RUN = [
-    f"--config={ROOT / 'configs' / 'simclr_cifar10.py'}",
+    "--config=simclr_cifar10",
     "--config.encoder.width_multiplier=0.125",
     "--config.model.projection_hidden_dims=(32,)",
     "--config.train.warmup_epochs=0.0",

@@ -11,23 +11,17 @@ from PIL import Image
 
 from helpers import run_cli
 from keras_ssl.cli import builders
-from keras_ssl.cli.config import load_recipe, validate_config
+from keras_ssl.cli.config import load_recipe, recipe_names, validate_config
 from keras_ssl.cli.export import export
 from keras_ssl.cli.train import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = os.path.join(ROOT, "configs")
-
-
-def recipe(name):
-    return load_recipe(os.path.join(CONFIGS, f"{name}.py"))
 
 
 keras_ssl = run_cli
 
 
 def tiny_quickstart(source, **data):
-    config = recipe("quickstart_simclr")
+    config = load_recipe("quickstart_simclr")
     config.data.source = source
     for key, value in data.items():
         config.data[key] = value
@@ -80,7 +74,7 @@ def test_auto_keeps_cifar_sized_labelled_data_in_memory_and_streams_the_rest(
 
 def test_pretraining_on_an_unlabeled_flat_folder(flat_folder, tmp_path):
     workdir = tmp_path / "run"
-    result = keras_ssl("train", f"--config={CONFIGS}/quickstart_simclr.py", f"--workdir={workdir}",
+    result = keras_ssl("train", "--config=quickstart_simclr", f"--workdir={workdir}",
                        f"--config.data.source=folder:{flat_folder}", "--config.train.epochs=2",
                        "--config.train.batch_size=16")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -92,14 +86,14 @@ def test_pretraining_on_an_unlabeled_flat_folder(flat_folder, tmp_path):
 
 def test_preview_of_an_unlabeled_folder(flat_folder, tmp_path):
     png = tmp_path / "views.png"
-    result = keras_ssl("preview", f"--config={CONFIGS}/quickstart_simclr.py", f"--output={png}",
+    result = keras_ssl("preview", "--config=quickstart_simclr", f"--output={png}",
                        f"--config.data.source=folder:{flat_folder}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert Image.open(png).size[0] > 100
 
 
 def test_streaming_refuses_what_it_does_not_do(tiny_cifar10, tmp_path):
-    result = keras_ssl("train", f"--config={CONFIGS}/quickstart_simclr.py",
+    result = keras_ssl("train", "--config=quickstart_simclr",
                        f"--workdir={tmp_path / 'run'}", f"--config.data.source=folder:{tiny_cifar10}",
                        "--config.data.pipeline=streaming", "--config.data.max_train_examples=40")
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -107,7 +101,7 @@ def test_streaming_refuses_what_it_does_not_do(tiny_cifar10, tmp_path):
 
 
 def test_a_missing_data_folder_is_one_clean_message(tmp_path):
-    result = keras_ssl("train", f"--config={CONFIGS}/quickstart_simclr.py",
+    result = keras_ssl("train", "--config=quickstart_simclr",
                        f"--workdir={tmp_path / 'run'}", f"--config.data.source=folder:{tmp_path}/no")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{tmp_path}/no" in result.stderr
@@ -119,13 +113,13 @@ IN_CI = ("byol_imagenet", "colorization_imagenet")
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(f[:-3], marks=[] if f[:-3] in IN_CI else [pytest.mark.slow])
-    for f in sorted(os.listdir(CONFIGS)) if f.endswith("_imagenet.py")])
+    pytest.param(name, marks=[] if name in IN_CI else [pytest.mark.slow])
+    for name in recipe_names() if name.endswith("_imagenet")])
 def test_imagenet_recipes_train_two_steps_on_images_of_assorted_sizes(name, assorted_imagenet):
     """The recipe as it is, but for its data path and a batch of 8 (its 256-4096 would need a
     machine of its own): its encoder at its paper's size (ResNet-50 at 224 for the contrastive
     methods), views cropped from each image's original size."""
-    config = recipe(name)
+    config = load_recipe(name)
     config.data.source = f"folder:{assorted_imagenet}"
     config.train.batch_size = 8
     config = validate_config(config)

@@ -10,10 +10,10 @@ import sys
 import pytest
 import tensorflow as tf
 
-from helpers import ROOT, subprocess_env
+from helpers import subprocess_env
 from keras_ssl.cli.workdir import Workdir, WorkdirLockedError
 TINY_RUN = [
-    f"--config={ROOT / 'configs' / 'simclr_cifar10.py'}",
+    "--config=simclr_cifar10",
     "--config.encoder.width_multiplier=0.125",
     "--config.model.projection_hidden_dims=(32,)",
     "--config.train.batch_size=40",

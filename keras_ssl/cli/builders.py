@@ -1,4 +1,5 @@
-"""Turn a validated config into the library's objects; methods come from their registry."""
+"""Turn a validated config into the library's objects; methods and encoders come from their
+registries."""
 
 import keras
 import tensorflow as tf
@@ -55,17 +56,10 @@ def streaming_dataset(config, transform, bad_images, **position):
 
 
 def build_encoder(config):
-    e = config.encoder
-    size = config.data.image_size
-    if e.get("kind", "resnet") == "amdim":
-        a = e.amdim
-        return encoders.AMDIMEncoder(ndf=a.ndf, n_rkhs=a.n_rkhs, n_depth=a.n_depth,
-                                     use_bn=a.use_bn, synchronized_bn=e.synchronized_bn,
-                                     input_shape=(size, size, 3), name="encoder")
-    return encoders.ResNet(depth=e.depth, stem=e.stem, stem_stride=e.stem_stride,
-                           width_multiplier=e.width_multiplier,
-                           synchronized_bn=e.synchronized_bn, input_shape=(size, size, 3),
-                           name="encoder")
+    """The encoder of `config.encoder.kind` (`keras_ssl.encoders.registry`) at random init."""
+    e, size = config.encoder, config.data.image_size
+    return encoders.registry.get(e.kind).build(e, (size, size, 3), e.synchronized_bn,
+                                               name="encoder")
 
 
 def build_whole_image_encoder(config):

@@ -1,32 +1,40 @@
-"""The config schema shared by all recipes in `configs/`, and its validation.
+"""The config schema shared by all recipes, their names, and the config's validation.
 
-A recipe starts from `base_config(method)`, which holds every key the CLI reads, sets its values and
-returns the locked ConfigDict, so that `--config.a.b=v` overrides of keys that do not exist are refused.
+A recipe is a module with `get_config()`: the packaged ones are the modules of `keras_ssl.configs`,
+named by their file stem (`keras-ssl train --config=simclr_cifar10`, `keras-ssl recipes` lists them);
+a user's own recipe is passed by path. A recipe starts from `base_config(method)` (or
+`base_config(method, encoder="amdim")`: the encoder is chosen there, its keys come with it), which
+holds every key the CLI reads, sets its values and returns the locked ConfigDict, so that
+`--config.a.b=v` overrides of keys that do not exist are refused.
 """
 
+import ast
 import importlib.util
 import os
 
 import ml_collections
 
+import keras_ssl.configs
+from keras_ssl.cli import UsageError
 from keras_ssl.config_checks import check, positive, positive_int, probability
 from keras_ssl.data.bad_images import ON_BAD_IMAGE
 from keras_ssl.data.service import check_service_address
+from keras_ssl.encoders import registry as encoders
 from keras_ssl.methods import registry
 
 _OPTIMIZERS = ("lars", "sgd", "adamw")
 _LR_SCALINGS = ("linear", "sqrt")
 _PRECISIONS = ("float32", "bfloat16", "float16")
 _PIPELINES = ("auto", "memory", "streaming")
-_ENCODERS = ("resnet", "amdim")
 
 
 def _maybe(value, field_type):
     return ml_collections.FieldReference(value, field_type=field_type)
 
 
-def base_config(method):
-    """Every key the CLI reads, with the defaults of `method` (a name in the method registry)."""
+def base_config(method, encoder="resnet"):
+    """Every key the CLI reads, with the defaults of `method` (a name in the method registry) and
+    of `encoder` (a name in the encoder registry, `keras_ssl.encoders.registry`)."""
     spec = registry.get(method)
     c = ml_collections.ConfigDict()
     c.method = method
@@ -35,13 +43,9 @@ def base_config(method):
     # scaling). Variables, losses, softmax and batch norm stay float32.
     c.mixed_precision = "float32"
     c.data = data_config()
-    # kind "resnet" reads depth/stem/stem_stride/width_multiplier; "amdim" reads the `amdim`
-    # subsection (keras_ssl.encoders.AMDIMEncoder); synchronized_bn applies to both.
+    # The encoder's own keys (its registration) beside the two every encoder has.
     c.encoder = ml_collections.ConfigDict(dict(
-        kind="resnet",
-        depth=18, stem="cifar", stem_stride=_maybe(None, int), width_multiplier=1.0,
-        synchronized_bn=False,
-        amdim=ml_collections.ConfigDict(dict(ndf=128, n_rkhs=1024, n_depth=10, use_bn=False))))
+        kind=encoder, **encoders.get(encoder).default_config(), synchronized_bn=False))
     # The method's own sections, the defaults its module registers (keras_ssl.methods.registry).
     c.model = ml_collections.ConfigDict(spec.default_model())
     c.augment = ml_collections.ConfigDict(spec.default_augment())
@@ -60,6 +64,21 @@ def base_config(method):
     ))
     c.eval = eval_config()
     return c
+
+
+def upgrade_config(config):
+    """A config dict as a run's config.json holds it, in today's layout: runs of earlier versions
+    hold, whatever their encoder, the ResNet's keys in `encoder` beside an `amdim` subsection (and
+    before AMDIM, no `kind`); today the section holds `kind`, `synchronized_bn` and that encoder's
+    own keys (`keras_ssl.encoders.registry`). Other configs are returned as they are."""
+    e = config["encoder"]
+    if "kind" in e and not isinstance(e.get("amdim"), dict):
+        return config
+    kind = e.get("kind", "resnet")
+    own = e["amdim"] if kind == "amdim" else e
+    section = dict(kind=kind, **{key: own[key] for key in encoders.get(kind).config},
+                   synchronized_bn=e["synchronized_bn"])
+    return {**config, "encoder": section}
 
 
 def data_config():
@@ -91,15 +110,53 @@ def data_config():
     ))
 
 
-def load_recipe(path):
-    """The config of a recipe file (its `get_config()`), as `--config=path` loads it.
+_RECIPES_DIR = os.path.dirname(os.path.abspath(keras_ssl.configs.__file__))
+_NOT_RECIPES = ("__init__", "common")  # the package, and the blocks recipes share
+
+
+def recipe_names():
+    """The packaged recipes' names (the file stems of `keras_ssl.configs`), sorted."""
+    stems = (os.path.splitext(f)[0] for f in os.listdir(_RECIPES_DIR) if f.endswith(".py"))
+    return sorted(stem for stem in stems if stem not in _NOT_RECIPES)
+
+
+def recipe_summary(name):
+    """The first line of a packaged recipe's module docstring (read, not imported)."""
+    with open(os.path.join(_RECIPES_DIR, f"{name}.py")) as f:
+        return (ast.get_docstring(ast.parse(f.read())) or "").split("\n")[0]
+
+
+def recipe_file(name_or_path):
+    """The file of a recipe: a packaged recipe's name (`simclr_cifar10`) or the path of a recipe
+    file (`path/to/my_recipe.py`). A value with a path separator or a `.py` ending, or a file that
+    exists, is a path.
+
+    Raises:
+        UsageError: an unknown name or a path that is not a file; the message lists the names.
+    """
+    is_path = (os.sep in name_or_path or name_or_path.endswith(".py")
+               or os.path.exists(name_or_path))
+    if is_path and os.path.isfile(name_or_path):
+        return name_or_path
+    if not is_path and name_or_path in recipe_names():
+        return os.path.join(_RECIPES_DIR, f"{name_or_path}.py")
+    problem = (f"config file {name_or_path} "
+               f"{'is a directory' if os.path.isdir(name_or_path) else 'does not exist'}"
+               if is_path else f"no recipe is named {name_or_path!r}")
+    raise UsageError(f"{problem}; pass a recipe name ({', '.join(recipe_names())}; "
+                     "`keras-ssl recipes` describes them) or the path of a recipe file.")
+
+
+def load_recipe(name_or_path):
+    """The config of a recipe (its `get_config()`), given by name or path as `--config` takes it.
 
     Example:
     ```python
-    config = load_recipe("configs/quickstart_simclr.py")
+    config = load_recipe("quickstart_simclr")  # or load_recipe("path/to/my_recipe.py")
     config.train.epochs = 2
     ```
     """
+    path = recipe_file(name_or_path)
     spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0],
                                                   path)
     module = importlib.util.module_from_spec(spec)
@@ -141,23 +198,15 @@ def validate_config(config):
               "'auto' or 'streaming' with data.service: the service runs the streaming pipeline")
     if d.max_train_examples is not None:
         positive_int("data.max_train_examples", d.max_train_examples)
-    check(e.kind in _ENCODERS, "encoder.kind", e.kind, f"one of {_ENCODERS}")
-    if e.kind == "amdim":
-        a = e.amdim
-        positive_int("encoder.amdim.ndf", a.ndf)
-        positive_int("encoder.amdim.n_rkhs", a.n_rkhs)
-        positive_int("encoder.amdim.n_depth", a.n_depth)
-        check(isinstance(a.use_bn, bool), "encoder.amdim.use_bn", a.use_bn, "True or False")
-        check(d.image_size in (32, 64, 128), "data.image_size", d.image_size,
-              "32, 64 or 128 with encoder.kind='amdim' (its per-size layer lists)")
-        widest = a.ndf * (4 if d.image_size == 32 else 8)
-        check(a.n_rkhs >= widest, "encoder.amdim.n_rkhs", a.n_rkhs,
-              f">= {widest} (the last layer only widens: 4 x ndf at 32x32, 8 x ndf above)")
-    check(e.depth in (18, 34, 50), "encoder.depth", e.depth, "18, 34 or 50")
-    check(e.stem in ("cifar", "imagenet"), "encoder.stem", e.stem, "'cifar' or 'imagenet'")
-    check(e.stem_stride in (None, 1, 2), "encoder.stem_stride", e.stem_stride,
-          "1, 2 or None (the stem's default)")
-    positive("encoder.width_multiplier", e.width_multiplier)
+    encoder = encoders.get(e.kind)
+    expected = {"kind", "synchronized_bn", *encoder.config}
+    if set(e.keys()) != expected:
+        raise ValueError(
+            f"config key encoder.kind={e.kind!r} does not match the encoder section, whose keys "
+            f"{sorted(e.keys())} are another encoder's (encoder.kind={e.kind!r} needs "
+            f"{sorted(expected)}): choose the encoder in the recipe, base_config(method, "
+            f"encoder={e.kind!r}), not with --config.encoder.kind.")
+    encoder.checks(config)
     positive_int("train.batch_size", t.batch_size)
     positive_int("train.epochs", t.epochs)
     check(t.optimizer in _OPTIMIZERS, "train.optimizer", t.optimizer, f"one of {_OPTIMIZERS}")

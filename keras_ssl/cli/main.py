@@ -1,10 +1,15 @@
-"""The `keras-ssl` command: `keras-ssl train|eval|export|preview [flags]`.
+"""The `keras-ssl` command: `keras-ssl train|eval|export|preview|recipes [flags]`.
 
-    keras-ssl train   --config=configs/simclr_cifar10.py --workdir=runs/simclr \\
+    keras-ssl train   --config=simclr_cifar10 --workdir=runs/simclr \\
                       --config.data.source=folder:/data/cifar10 --config.train.epochs=100
     keras-ssl eval    --workdir=runs/simclr
     keras-ssl export  --workdir=runs/simclr --output=encoder/
-    keras-ssl preview --config=configs/simclr_cifar10.py --output=views.png
+    keras-ssl preview --config=simclr_cifar10 --output=views.png
+    keras-ssl recipes
+    keras-ssl train   --config=path/to/my_recipe.py --workdir=runs/mine
+
+`--config` takes a packaged recipe's name (`keras-ssl recipes` lists them, one line each) or the
+path of a recipe file (a module with `get_config()`, `path:arg` passing `arg` to it).
 """
 
 import os
@@ -17,12 +22,13 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from keras_ssl.cli import Preempted, UsageError  # noqa: E402
+from keras_ssl.cli.config import recipe_file, recipe_names, recipe_summary  # noqa: E402
 
-COMMANDS = ("train", "eval", "export", "preview")
+COMMANDS = ("train", "eval", "export", "preview", "recipes")
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Recipe file returning a ConfigDict (configs/*.py); override keys with "
-    "--config.a.b=value.", lock_config=True)
+    "config", None, "Recipe name (`keras-ssl recipes` lists them) or recipe file returning a "
+    "ConfigDict; override keys with --config.a.b=value.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: config, checkpoints, logs, metrics.")
 _OUTPUT = flags.DEFINE_string("output", None, "export: SavedModel directory (default "
                               "<workdir>/export); preview: PNG path.")
@@ -101,19 +107,22 @@ _OVERRIDE = re.compile(r"--?(?:no)?config\.([^=]+)")
 _DID_YOU_MEAN = re.compile(r'Did you mean "(.+)" instead of "(.+)"\?')
 
 
-def _check_config_file(argv):
-    """Refuse a --config file that does not exist (ml_collections would defer the error to the
-    config's first use and report it as a traceback)."""
+def _resolve_config(argv):
+    """`argv` with a --config recipe name replaced by its packaged file, so that ml_collections
+    loads it as a path; a missing file or unknown name is refused here (ml_collections would defer
+    the error to the config's first use and report it as a traceback)."""
+    argv = list(argv)
     for i, arg in enumerate(argv):
-        match = re.fullmatch(r"--?config(?:=(.*))?", arg)
-        if match is None or (match.group(1) is None and i + 1 == len(argv)):
+        match = re.fullmatch(r"(--?config)(?:=(.*))?", arg)
+        if match is None or (match.group(2) is None and i + 1 == len(argv)):
             continue
-        value = argv[i + 1] if match.group(1) is None else match.group(1)
-        path = value.split(":", 1)[0]  # ml_collections passes ":args" to get_config
-        if path and not os.path.isfile(path):
-            problem = "is a directory" if os.path.isdir(path) else "does not exist"
-            raise UsageError(f"config file {path} {problem}; pass a recipe file, e.g. one of "
-                             "configs/*.py.")
+        at = i if match.group(2) is not None else i + 1
+        value = argv[at] if match.group(2) is None else match.group(2)
+        name, colon, arguments = value.partition(":")  # ml_collections passes ":args" to get_config
+        if name:
+            resolved = recipe_file(name) + colon + arguments
+            argv[at] = resolved if at != i else f"{match.group(1)}={resolved}"
+    return argv
 
 
 def _unknown_key(error, argv):
@@ -140,7 +149,7 @@ def _unknown_key(error, argv):
 
 
 def _parse_flags(argv):
-    _check_config_file(argv)
+    argv = _resolve_config(argv)
     try:
         return flags.FLAGS(argv)
     except (AttributeError, KeyError) as e:
@@ -209,6 +218,10 @@ def _main(command):
             path = export(_require(_WORKDIR, "workdir", command), _OUTPUT.value, _OVERWRITE.value,
                           _LAYERS.value)
             print(f"SavedModel written to {path}")
+        elif command == "recipes":
+            names = recipe_names()
+            width = max(map(len, names))
+            print("\n".join(f"{name:<{width}}  {recipe_summary(name)}" for name in names))
         else:
             from keras_ssl.cli.preview import preview
             config = _config(command)

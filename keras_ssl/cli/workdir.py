@@ -17,6 +17,7 @@ from absl import logging
 
 from keras_ssl import files
 from keras_ssl.cli import UsageError
+from keras_ssl.cli.config import upgrade_config
 
 
 class NotARunError(UsageError, FileNotFoundError):
@@ -114,7 +115,7 @@ class Workdir:
         resolved = json.loads(config.to_json_best_effort())
         if tf.io.gfile.exists(self.config_path):
             with tf.io.gfile.GFile(self.config_path) as f:
-                previous = json.load(f)
+                previous = upgrade_config(json.load(f))  # a run of an earlier version resumes
             if previous != resolved:
                 changed = sorted(_diff(previous, resolved))
                 raise ConfigMismatchError(
@@ -129,7 +130,7 @@ class Workdir:
                 f"{self.config_path} not found: is {self.path} the --workdir of a `keras-ssl train` "
                 "run?")
         with tf.io.gfile.GFile(self.config_path) as f:
-            return ml_collections.ConfigDict(json.load(f))
+            return ml_collections.ConfigDict(upgrade_config(json.load(f)))
 
     def require_encoder(self):
         if not tf.io.gfile.exists(self.encoder_path):

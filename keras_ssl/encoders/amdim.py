@@ -27,7 +27,8 @@ input scale matters).
 
 import keras
 
-from keras_ssl import layers
+from keras_ssl import config_checks, layers
+from keras_ssl.encoders import registry
 
 # (first layer kernel/stride, then per block (width, stride, channel multiplier)) per input size.
 _SIZES = {
@@ -234,3 +235,26 @@ class AMDIMEncoder(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _build(section, input_shape, synchronized_bn, **kwargs):
+    return AMDIMEncoder(ndf=section.ndf, n_rkhs=section.n_rkhs, n_depth=section.n_depth,
+                        use_bn=section.use_bn, synchronized_bn=synchronized_bn,
+                        input_shape=input_shape, **kwargs)
+
+
+def _checks(config):
+    e, size, check = config.encoder, config.data.image_size, config_checks.check
+    for key in ("ndf", "n_rkhs", "n_depth"):
+        config_checks.positive_int(f"encoder.{key}", e[key])
+    config_checks.boolean("encoder.use_bn", e.use_bn)
+    check(size in _SIZES, "data.image_size", size,
+          "32, 64 or 128 with encoder.kind='amdim' (its per-size layer lists)")
+    widest = e.ndf * (4 if size == 32 else 8)
+    check(e.n_rkhs >= widest, "encoder.n_rkhs", e.n_rkhs,
+          f">= {widest} (the last layer only widens: 4 x ndf at 32x32, 8 x ndf above)")
+
+
+# The paper's small CIFAR-10 model (table 1).
+registry.register("amdim", config=dict(ndf=128, n_rkhs=1024, n_depth=10, use_bn=False),
+                  build=_build, checks=_checks)

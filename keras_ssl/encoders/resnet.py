@@ -6,8 +6,10 @@ A width multiplier scales every convolution (SimCLR's ResNet-50 (2x)/(4x); 0.25x
 """
 
 import keras
+import ml_collections
 
-from keras_ssl import layers
+from keras_ssl import config_checks, layers
+from keras_ssl.encoders import registry
 
 _BLOCKS = {
     18: ("basic", (2, 2, 2, 2)),
@@ -170,3 +172,28 @@ def ResNet34(**kwargs):
 def ResNet50(**kwargs):
     """ResNet-50 (bottleneck blocks); see `ResNet` for the arguments."""
     return ResNet(depth=50, **kwargs)
+
+
+def _build(section, input_shape, synchronized_bn, **kwargs):
+    return ResNet(depth=section.depth, stem=section.stem, stem_stride=section.stem_stride,
+                  width_multiplier=section.width_multiplier, synchronized_bn=synchronized_bn,
+                  input_shape=input_shape, **kwargs)
+
+
+def _checks(config):
+    e, check = config.encoder, config_checks.check
+    check(e.depth in _BLOCKS, "encoder.depth", e.depth, "18, 34 or 50")
+    check(e.stem in ("cifar", "imagenet"), "encoder.stem", e.stem, "'cifar' or 'imagenet'")
+    check(e.stem_stride in (None, 1, 2), "encoder.stem_stride", e.stem_stride,
+          "1, 2 or None (the stem's default)")
+    config_checks.positive("encoder.width_multiplier", e.width_multiplier)
+
+
+registry.register(
+    "resnet",
+    # stem_stride: None (the stem's default) typed int, so that --config.encoder.stem_stride=2
+    # can override it.
+    config=dict(depth=18, stem="cifar",
+                stem_stride=ml_collections.FieldReference(None, field_type=int),
+                width_multiplier=1.0),
+    build=_build, checks=_checks)

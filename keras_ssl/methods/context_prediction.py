@@ -128,7 +128,7 @@ registry.register(
     # "projection" against chromatic aberration, a third of the patches pixelated down to 100
     # pixels (the authors' code); the pair anywhere on a grid at a random offset (train.py).
     # tile_size / gap / jitter / min_pixels None: those proportions of data.image_size
-    # (configs/context_prediction_imagenet.py sets 96 / 48 / 7 / 100).
+    # (the context_prediction_imagenet recipe sets 96 / 48 / 7 / 100).
     augment=dict(tile_size=None, gap=None, jitter=None, normalize=True, color_mode="project",
                  grey_probability=0.3, crop_scale=None, pixelation_probability=1.0 / 3.0,
                  min_pixels=None),

@@ -121,7 +121,7 @@ registry.register(
     # Section 3.2 / 4: 225-pixel crops in a 3x3 grid of 75-pixel cells, 64-pixel tiles at random
     # inside each cell (gap 11, jitter +-5 here), P = 100 permutations of maximal Hamming distance,
     # each tile's mean and std normalised, 30% of the images grey. tile_size / gap / jitter None:
-    # those proportions of data.image_size (configs/jigsaw_imagenet.py sets 64 / 11 / 5).
+    # those proportions of data.image_size (the jigsaw_imagenet recipe sets 64 / 11 / 5).
     augment=dict(tile_size=None, gap=None, jitter=None, num_permutations=100, permutation_seed=0,
                  normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None,
                  channel_jitter=None),

@@ -8,7 +8,7 @@ ResNet-50 with a 4096-4096 MLP before the counts.
 The optimiser (Adam, learning rate 1e-4, batch 256) is this recipe's reading of the paper, not
 verified here; k, M and the sizes are the paper's.
 
-    keras-ssl train --config=configs/counting_imagenet.py --workdir=runs/counting_imagenet \
+    keras-ssl train --config=counting_imagenet --workdir=runs/counting_imagenet \
         --config.data.source=folder:/path/to/imagenet
 """
 

@@ -5,35 +5,26 @@ stem, batch 512, SGD with learning rate 0.06 (0.03 x 512 / 256), momentum 0.9, w
 200 epochs, a queue of 4,096 keys, key momentum 0.99, batch norm over 8 sub-batches with the keys
 shuffled across them (the demo's SplitBatchNorm; under a multi-replica strategy, set bn_splits to
 8 / replicas). Augmentation: MoCo v2's without the blur, which SimCLR (appendix B.9) and the demo leave
-out at 32x32.
+out at 32x32. Written as the paper's recipe (mocov2_imagenet) with the demo's values over it.
 
-    keras-ssl train --config=configs/mocov2_cifar10.py --workdir=runs/mocov2 \
+    keras-ssl train --config=mocov2_cifar10 --workdir=runs/mocov2 \
         --config.data.source=folder:/path/to/cifar10
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs import mocov2_imagenet
 
 
 def get_config():
-    c = base_config("mocov2")
+    c = mocov2_imagenet.get_config()
+    c.data.source = "tfds:cifar10"
+    c.data.image_size = 32
+    c.data.test_split = "test"
     c.encoder.depth = 18
     c.encoder.stem = "cifar"
     c.model.projection_hidden_dims = (512,)
-    c.model.projection_dim = 128
-    c.model.temperature = 0.2
     c.model.queue_size = 4096
     c.model.momentum = 0.99
-    c.model.shuffle_bn = True
-    c.model.bn_splits = 8
-    c.augment.crop_scale = (0.2, 1.0)
-    c.augment.color_strength = 0.5  # colour jitter (0.4, 0.4, 0.4, 0.1) with probability 0.8
     c.augment.blur_probability = 0.0
     c.train.batch_size = 512
-    c.train.epochs = 200
-    c.train.optimizer = "sgd"
-    c.train.base_learning_rate = 0.03
-    c.train.learning_rate_scaling = "linear"
-    c.train.warmup_epochs = 0.0
-    c.train.momentum = 0.9
     c.train.weight_decay = 5e-4
     return c

@@ -10,7 +10,7 @@ network is an AlexNet with fc6 of 512 per tile, fc7 4096 and fc8 P; here a ResNe
 encoder) with the same heads. Batch 256, SGD with learning rate 0.01 for 350k iterations (~70
 epochs), as the paper trains (its step decay replaced by a cosine schedule).
 
-    keras-ssl train --config=configs/jigsaw_imagenet.py --workdir=runs/jigsaw_imagenet \
+    keras-ssl train --config=jigsaw_imagenet --workdir=runs/jigsaw_imagenet \
         --config.data.source=folder:/path/to/imagenet
 """
 

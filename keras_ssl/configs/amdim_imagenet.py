@@ -8,7 +8,7 @@ random resized crop (scale (0.3, 1), ratio (0.7, 1.4)) per view, ColorJitter hue
 lambda = 5e-2 (the code's costs.py; the paper says 4e-2). Here AdamW, 500 warm-up steps, cosine
 decay.
 
-    keras-ssl train --config=configs/amdim_imagenet.py --workdir=runs/amdim_imagenet \
+    keras-ssl train --config=amdim_imagenet --workdir=runs/amdim_imagenet \
         --config.data.source=folder:/path/to/imagenet
 """
 
@@ -16,14 +16,13 @@ from keras_ssl.cli.config import base_config
 
 
 def get_config():
-    c = base_config("amdim")
+    c = base_config("amdim", encoder="amdim")
     c.data.source = "tfds:imagenet2012"
     c.data.image_size = 128
     c.augment.crop = "resized_crop"  # TransformsImageNet128
-    c.encoder.kind = "amdim"
-    c.encoder.amdim.ndf = 320
-    c.encoder.amdim.n_rkhs = 2560
-    c.encoder.amdim.n_depth = 10
+    c.encoder.ndf = 320
+    c.encoder.n_rkhs = 2560
+    c.encoder.n_depth = 10
     c.augment.color_jitter = (0.4, 0.4, 0.4, 0.1)
     c.train.batch_size = 480
     c.train.epochs = 50

@@ -8,32 +8,13 @@ initialisation), batch norm over sub-batches of 32 with the keys shuffled across
 form of shuffle BN), no blur at 32x32 (SimCLR appendix B.9).
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import contrastive_quickstart
 
 
 def get_config():
-    c = base_config("mocov2")
-    c.data.source = "folder:.cache/data/cifar10"
-    c.encoder.depth = 18
-    c.encoder.stem = "cifar"
-    c.encoder.stem_stride = 2
-    c.encoder.width_multiplier = 0.25
-    c.model.projection_hidden_dims = (128,)
-    c.model.projection_dim = 128
-    c.model.temperature = 0.2
+    c = contrastive_quickstart("mocov2")
     c.model.queue_size = 4096
     c.model.momentum = 0.99
     c.model.shuffle_bn = True
     c.model.bn_splits = 8
-    c.augment.crop_scale = (0.2, 1.0)
-    c.augment.color_strength = 0.5
-    c.augment.blur_probability = 0.0
-    c.train.batch_size = 256
-    c.train.epochs = 8
-    c.train.optimizer = "sgd"
-    c.train.base_learning_rate = 0.6
-    c.train.learning_rate_scaling = "linear"
-    c.train.warmup_epochs = 0.4
-    c.train.weight_decay = 5e-4
-    c.train.max_minutes = 12.0
     return c

@@ -4,16 +4,11 @@ images reach (grid 10) at 8 x 8 out against the ab of every 4th pixel, rebalance
 cross-entropy with the grey images of CIFAR-10 masked out (Zhang et al. 2016 and their code; see
 `keras_ssl.methods.Colorization`)."""
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import cifar10_quickstart
 
 
 def get_config():
-    c = base_config("colorization")
-    c.data.source = "folder:.cache/data/cifar10"
-    c.encoder.depth = 18
-    c.encoder.stem = "cifar"
-    c.encoder.stem_stride = 2
-    c.encoder.width_multiplier = 0.25
+    c = cifar10_quickstart("colorization")
     c.train.batch_size = 128
     c.train.epochs = 3  # 35 s an epoch on 2026-12-02's machine (2 min on a slower, shared one)
     # Zhang et al. train with Adam; AdamW here (peak 1e-3 after linear scaling).

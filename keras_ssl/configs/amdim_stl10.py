@@ -4,9 +4,9 @@ get_encoder_size) and its TransformsSTL10 views: one flip shared by both views, 
 random resized crop to 64 with scale (0.3, 1), ratio (0.7, 1.4), colour jitter (p 0.8), grey
 (p 0.25). lambda = 5e-2 (the code's costs.py; the paper says 4e-2). Optimiser as the
 code for STL-10: Adam lr 2e-4, beta_1 0.8, weight decay 1e-5, batch 200, 300 epochs (steps at 250 and
-280); here AdamW with 500 warm-up steps and cosine decay (see configs/amdim_cifar10.py).
+280); here AdamW with 500 warm-up steps and cosine decay (see amdim_cifar10).
 
-    keras-ssl train --config=configs/amdim_stl10.py --workdir=runs/amdim_stl10 \
+    keras-ssl train --config=amdim_stl10 --workdir=runs/amdim_stl10 \
         --config.data.source=tfds:stl10 --config.data.train_split=unlabelled
 """
 
@@ -14,14 +14,13 @@ from keras_ssl.cli.config import base_config
 
 
 def get_config():
-    c = base_config("amdim")
+    c = base_config("amdim", encoder="amdim")
     c.data.source = "tfds:stl10"
     c.data.image_size = 64
     c.augment.crop = "resized_crop"  # TransformsSTL10
-    c.encoder.kind = "amdim"
-    c.encoder.amdim.ndf = 192
-    c.encoder.amdim.n_rkhs = 1536
-    c.encoder.amdim.n_depth = 8
+    c.encoder.ndf = 192
+    c.encoder.n_rkhs = 1536
+    c.encoder.n_depth = 8
     c.train.batch_size = 200
     c.train.epochs = 300
     c.train.optimizer = "adamw"

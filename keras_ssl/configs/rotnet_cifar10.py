@@ -3,7 +3,7 @@ image in each batch, standard CIFAR augmentation (4-pixel padded crop, flip), SG
 momentum 0.9, weight decay 5e-4, batch 128, learning rate 0.1. The paper's encoder is a NIN; here the
 package's ResNet-18 (CIFAR stem), and a cosine schedule instead of step decay.
 
-    keras-ssl train --config=configs/rotnet_cifar10.py --workdir=runs/rotnet \
+    keras-ssl train --config=rotnet_cifar10 --workdir=runs/rotnet \
         --config.data.source=folder:/path/to/cifar10
 """
 

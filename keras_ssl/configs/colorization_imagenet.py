@@ -10,7 +10,7 @@ Adam (beta 0.9, 0.99), learning rate 3e-5, weight decay 1e-3, batch 40, about 45
 (~14 epochs); here AdamW with those rate and decay, and a ResNet-50 instead of their VGG-style
 net (the decoder up-samples its 7 x 7 map to 56 x 56).
 
-    keras-ssl train --config=configs/colorization_imagenet.py --workdir=runs/colorization_in \
+    keras-ssl train --config=colorization_imagenet --workdir=runs/colorization_in \
         --config.data.tfds_data_dir=gs://bucket/tensorflow_datasets
 """
 

@@ -8,16 +8,11 @@ with the compute shrunk: heads Linear(512) - BN - ReLU - Linear(128) for the 128
 paper's batch of 4096, not at 256).
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import cifar10_quickstart
 
 
 def get_config():
-    c = base_config("byol")
-    c.data.source = "folder:.cache/data/cifar10"
-    c.encoder.depth = 18
-    c.encoder.stem = "cifar"
-    c.encoder.stem_stride = 2
-    c.encoder.width_multiplier = 0.25
+    c = cifar10_quickstart("byol")
     c.model.projection_hidden_dims = (512,)
     c.model.projection_dim = 128
     c.model.prediction_hidden_dims = (512,)

@@ -13,7 +13,7 @@ Optimisers (`train.lua`): the discriminator Adam 2e-4, beta_1 0.5 (the model's o
 ResNet-18 (ImageNet stem, a 4 x 4 map at 128 x 128). The README's 500 epochs (niter) are on Paris
 StreetView / ImageNet; 100 here. Random blocks / regions: `--config.augment.kind=blocks|regions`.
 
-    keras-ssl train --config=configs/context_encoder_imagenet.py --workdir=runs/ce_imagenet \
+    keras-ssl train --config=context_encoder_imagenet --workdir=runs/ce_imagenet \
         --config.data.tfds_data_dir=gs://bucket/tensorflow_datasets
 """
 

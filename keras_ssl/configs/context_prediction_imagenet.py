@@ -17,7 +17,7 @@ rate 0.01, weight decay 5e-4) are this recipe's: train.py's solver is plain SGD 
 the loss summed over the ~2,000 pairs of a 512-patch batch (about 0.02 on the mean), no momentum,
 no weight decay.
 
-    keras-ssl train --config=configs/context_prediction_imagenet.py \
+    keras-ssl train --config=context_prediction_imagenet \
         --workdir=runs/context_prediction_imagenet --config.data.source=folder:/path/to/imagenet
 """
 

@@ -4,16 +4,11 @@ channel-wise FC, up-convolutions to the image, 0.999 L2 + 0.001 adversarial at t
 et al.'s `train.lua`, the discriminator on the predicted region only (their conditionAdv = 0).
 Measured: see README's quickstart table."""
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import cifar10_quickstart
 
 
 def get_config():
-    c = base_config("context_encoder")
-    c.data.source = "folder:.cache/data/cifar10"
-    c.encoder.depth = 18
-    c.encoder.stem = "cifar"
-    c.encoder.stem_stride = 2
-    c.encoder.width_multiplier = 0.25
+    c = cifar10_quickstart("context_encoder")
     c.train.batch_size = 128
     c.train.epochs = 5  # ~100 s per epoch here; a 4-minute trial reached +0.08
     # train.lua: Adam 2e-4 (beta_1 0.5) for the discriminator (the model's default), 10x that for

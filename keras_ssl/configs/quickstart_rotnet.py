@@ -1,16 +1,11 @@
 """RotNet on CIFAR-10 at the SimCLR quickstart's size and budget (same encoder, about 7 minutes on a
 2-core CPU): each step sees 128 images in all four rotations."""
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import cifar10_quickstart
 
 
 def get_config():
-    c = base_config("rotnet")
-    c.data.source = "folder:.cache/data/cifar10"
-    c.encoder.depth = 18
-    c.encoder.stem = "cifar"
-    c.encoder.stem_stride = 2
-    c.encoder.width_multiplier = 0.25
+    c = cifar10_quickstart("rotnet")
     c.train.batch_size = 128
     c.train.epochs = 4
     c.train.optimizer = "sgd"

@@ -4,33 +4,24 @@ with learning rate 0.2 x batch / 256, 10 warm-up epochs then cosine decay, weigh
 Linear(4096) - BN - ReLU - Linear(256), 1000 epochs; on CIFAR-10 sizes: ResNet-18 with the CIFAR stem,
 batch 512. The paper pretrains on ImageNet only. Augmentation: BYOL's asymmetric pair (colour jitter
 (0.4, 0.4, 0.2, 0.1), solarize 0.0 / 0.2) without the blur, which SimCLR (appendix B.9) leaves out at
-32x32.
+32x32. Written as the paper's recipe (byol_imagenet) with these CIFAR-10 sizes over it.
 
-    keras-ssl train --config=configs/byol_cifar10.py --workdir=runs/byol \
+    keras-ssl train --config=byol_cifar10 --workdir=runs/byol \
         --config.data.source=folder:/path/to/cifar10
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs import byol_imagenet
 
 
 def get_config():
-    c = base_config("byol")
+    c = byol_imagenet.get_config()
+    c.data.source = "tfds:cifar10"
+    c.data.image_size = 32
+    c.data.test_split = "test"
     c.encoder.depth = 18
     c.encoder.stem = "cifar"
-    c.model.projection_hidden_dims = (4096,)
-    c.model.projection_dim = 256
-    c.model.prediction_hidden_dims = (4096,)
-    c.model.base_momentum = 0.996
-    c.augment.crop_scale = (0.08, 1.0)
-    c.augment.color_jitter = (0.4, 0.4, 0.2, 0.1)
+    c.encoder.synchronized_bn = False
+    c.model.synchronized_bn = False
     c.augment.blur_probabilities = (0.0, 0.0)
-    c.augment.solarize_probabilities = (0.0, 0.2)
     c.train.batch_size = 512
-    c.train.epochs = 1000
-    c.train.optimizer = "lars"
-    c.train.base_learning_rate = 0.2
-    c.train.learning_rate_scaling = "linear"
-    c.train.warmup_epochs = 10.0
-    c.train.momentum = 0.9
-    c.train.weight_decay = 1.5e-6
     return c

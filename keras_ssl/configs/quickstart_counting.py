@@ -4,28 +4,21 @@ Resolution: CIFAR images are upsampled to 64x64 (data.image_size) as for the oth
 tasks: the 2x2 grid's tiles and the downsampled image D(x) are then 32x32 (the paper: 114x114 from
 a 228 crop), and `keras-ssl eval` embeds whole 64x64 images, the scale the tiles were cut from.
 
-    keras-ssl train --config=configs/quickstart_counting.py --workdir=runs/counting
+    keras-ssl train --config=quickstart_counting --workdir=runs/counting
     keras-ssl eval --workdir=runs/counting
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import patch_grid_quickstart
 
 
 def get_config():
-    c = base_config("counting")
-    c.data.source = "folder:.cache/data/cifar10"
-    c.data.image_size = 64
-    c.data.pipeline = "memory"  # 50,000 x 64 x 64 x 3 = 586 MB, upsampled once on loading
-    c.encoder.depth = 18
-    c.encoder.stem = "cifar"
-    c.encoder.stem_stride = 2
-    c.encoder.width_multiplier = 0.25
+    c = patch_grid_quickstart("counting")
     c.model.num_counts = 1000
     c.model.margin = 10.0
     c.model.head_hidden_dims = (512,)
     c.train.batch_size = 128
     c.train.epochs = 3
-    # Adam without weight decay, as the paper's recipe (configs/counting_imagenet.py), at a rate for
+    # Adam without weight decay, as the paper's recipe (counting_imagenet), at a rate for
     # a short run: SGD 0.1 with weight decay 5e-4 collapsed phi to a constant in epoch 2 (count loss
     # 0, margin term = M, kNN below random init).
     c.train.optimizer = "adamw"

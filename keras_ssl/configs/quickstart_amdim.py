@@ -4,7 +4,7 @@ MLP 0.673 against random-init kNN 0.337 of the same architecture. The views are 
 (below): with the random resized crop used before (`--config.augment.crop=resized_crop`) the same
 run gave kNN 0.555 / linear 0.597 / MLP 0.651.
 
-The paper's small CIFAR-10 model (configs/amdim_cifar10.py, ndf=128, n_depth=10) takes ~100x this
+The paper's small CIFAR-10 model (amdim_cifar10, ndf=128, n_depth=10) takes ~100x this
 compute. This keeps AMDIM's encoder layout (no padding, f1/f5/f7), objective (r1 = f1, NCE over the
 global batch for (1,5), (1,7), (5,5), soft clip 20, lambda 5e-2 as the code) and the recipe's views
 (the code's TransformsC10: one shared flip, a reflect-padded translation of up to 4 pixels with p 0.8,
@@ -14,17 +14,17 @@ few epochs.
 """
 
 from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import CIFAR10_FOLDER
 
 
 def get_config():
-    c = base_config("amdim")
-    c.data.source = "folder:.cache/data/cifar10"
+    c = base_config("amdim", encoder="amdim")
+    c.data.source = CIFAR10_FOLDER
     c.data.image_size = 32
-    c.augment.crop = "translate"  # TransformsC10, as configs/amdim_cifar10.py
-    c.encoder.kind = "amdim"
-    c.encoder.amdim.ndf = 24
-    c.encoder.amdim.n_rkhs = 128
-    c.encoder.amdim.n_depth = 1
+    c.augment.crop = "translate"  # TransformsC10, as amdim_cifar10
+    c.encoder.ndf = 24
+    c.encoder.n_rkhs = 128
+    c.encoder.n_depth = 1
     c.train.batch_size = 128
     c.train.epochs = 2
     c.train.optimizer = "adamw"

@@ -12,7 +12,7 @@ ones per seed in each batch, 100 epochs = 400 views per seed. One softmax over a
 as the paper (`model.sampled_classes` = 0; a positive M samples them, see
 `keras_ssl.methods.Exemplar`).
 
-    keras-ssl train --config=configs/exemplar_stl10.py --workdir=runs/exemplar_stl10 \
+    keras-ssl train --config=exemplar_stl10 --workdir=runs/exemplar_stl10 \
         --config.data.tfds_data_dir=/path/to/tensorflow_datasets
 """
 

@@ -7,7 +7,7 @@ norm sees 32 images per device: run with a strategy of 8 replicas, or set model.
 replicas. Augmentation: crop of 20-100% of the image, colour jitter (0.4, 0.4, 0.4, 0.1) with
 probability 0.8, greyscale 0.2, Gaussian blur (sigma 0.1-2.0) 0.5, flip.
 
-    keras-ssl train --config=configs/mocov2_imagenet.py --workdir=runs/mocov2_imagenet \
+    keras-ssl train --config=mocov2_imagenet --workdir=runs/mocov2_imagenet \
         --strategy=mirrored --config.data.tfds_data_dir=/path/to/tensorflow_datasets
 """
 

@@ -6,7 +6,7 @@ to 1 on a cosine schedule; batch norm over the global batch (the paper's cross-r
 Augmentation (table 6): crop of 8-100% of the image, flip, colour jitter (0.4, 0.4, 0.2, 0.1) with
 probability 0.8, greyscale 0.2, Gaussian blur 1.0 / 0.1 and solarize 0.0 / 0.2 for the two views.
 
-    keras-ssl train --config=configs/byol_imagenet.py --workdir=runs/byol_imagenet \
+    keras-ssl train --config=byol_imagenet --workdir=runs/byol_imagenet \
         --strategy=tpu --tpu=NAME --config.data.tfds_data_dir=gs://bucket/tensorflow_datasets
 """
 

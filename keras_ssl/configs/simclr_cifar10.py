@@ -3,7 +3,7 @@ the official code's README): ResNet-18 with the CIFAR stem, batch 512, 1000 epoc
 rate 1.0 x batch / 256 and 10 warm-up epochs, weight decay 1e-6, temperature 0.5, colour strength 0.5,
 no blur.
 
-    keras-ssl train --config=configs/simclr_cifar10.py --workdir=runs/simclr \
+    keras-ssl train --config=simclr_cifar10 --workdir=runs/simclr \
         --config.data.source=folder:/path/to/cifar10
 """
 

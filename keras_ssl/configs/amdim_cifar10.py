@@ -10,7 +10,7 @@ paper's text says 4e-2). r1 = f1 (the code's NopNet). Views: the code's Transfor
 one flip shared by both views, then per view a reflect-padded translation of up to 4 pixels with
 p 0.8 (no resized crop), ColorJitter(0.4, 0.4, 0.4, 0.2) with p 0.8, RandomGrayscale(0.25).
 
-    keras-ssl train --config=configs/amdim_cifar10.py --workdir=runs/amdim_cifar10 \
+    keras-ssl train --config=amdim_cifar10 --workdir=runs/amdim_cifar10 \
         --config.data.source=folder:/path/to/cifar10
 """
 
@@ -18,11 +18,10 @@ from keras_ssl.cli.config import base_config
 
 
 def get_config():
-    c = base_config("amdim")
-    c.encoder.kind = "amdim"
-    c.encoder.amdim.ndf = 128
-    c.encoder.amdim.n_rkhs = 1024
-    c.encoder.amdim.n_depth = 10
+    c = base_config("amdim", encoder="amdim")
+    c.encoder.ndf = 128
+    c.encoder.n_rkhs = 1024
+    c.encoder.n_depth = 10
     c.data.image_size = 32
     c.augment.crop = "translate"  # TransformsC10
     c.train.batch_size = 200

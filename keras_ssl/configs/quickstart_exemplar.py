@@ -9,22 +9,17 @@ and kNN 0.09, below random init. With 8,000, 40 epochs give each seed 80 transfo
 paper: 100-300 per class). The full softmax over the 8,000 classes (the paper's; the sampled form,
 `--config.model.sampled_classes=M`, is not used here).
 
-    keras-ssl train --config=configs/quickstart_exemplar.py --workdir=runs/exemplar
+    keras-ssl train --config=quickstart_exemplar --workdir=runs/exemplar
     keras-ssl eval --workdir=runs/exemplar
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import cifar10_quickstart
 
 
 def get_config():
-    c = base_config("exemplar")
-    c.data.source = "folder:.cache/data/cifar10"
+    c = cifar10_quickstart("exemplar")
     c.data.max_train_examples = 8000  # the seeds
     c.data.pipeline = "memory"  # Exemplar's labels are the in-memory rows
-    c.encoder.depth = 18
-    c.encoder.stem = "cifar"
-    c.encoder.stem_stride = 2
-    c.encoder.width_multiplier = 0.25
     # Two views of each of 128 seeds per step (256 images): 128 classifier rows updated a step.
     c.augment.num_views = 2
     c.train.batch_size = 128

@@ -1,0 +1,83 @@
+"""Blocks the recipes share, written once (as big_vision's configs/common.py): the CPU-sized
+quickstarts' encoder and data, and the patch-grid quickstarts' base.
+
+Not a recipe: `keras-ssl recipes` leaves it out.
+"""
+
+from keras_ssl.cli.config import base_config
+
+#: CIFAR-10 unpacked as labelled folders by examples/quickstart.sh (tests/install_test_data.sh).
+CIFAR10_FOLDER = "folder:.cache/data/cifar10"
+
+
+def cpu_resnet(encoder):
+    """The quickstarts' encoder: a ResNet-18 at 1/4 width whose CIFAR stem has stride 2 (16x16
+    feature maps in the first stage at 32x32: 1/4 of the cost), sized for a 2-core CPU."""
+    encoder.depth = 18
+    encoder.stem = "cifar"
+    encoder.stem_stride = 2
+    encoder.width_multiplier = 0.25
+
+
+def cifar10_quickstart(method):
+    """`base_config(method)` on the CIFAR-10 folder with the CPU-sized ResNet."""
+    c = base_config(method)
+    c.data.source = CIFAR10_FOLDER
+    cpu_resnet(c.encoder)
+    return c
+
+
+def contrastive_quickstart(method):
+    """The SimCLR quickstart's head, views and optimiser on `cifar10_quickstart(method)`, shared by
+    the MoCo v2 quickstart (its step costs about a SimCLR step): a 128-d head at temperature 0.2,
+    crops of 20-100%, colour strength 0.5 and no blur at 32x32 (SimCLR appendix B.9); SGD at
+    0.6 x 256 / 256 for 8 epochs, guarded at 12 minutes on slower machines (the schedule is sized
+    to end before)."""
+    c = cifar10_quickstart(method)
+    c.model.projection_hidden_dims = (128,)
+    c.model.projection_dim = 128
+    c.model.temperature = 0.2
+    c.augment.crop_scale = (0.2, 1.0)
+    c.augment.color_strength = 0.5
+    c.augment.blur_probability = 0.0
+    c.train.batch_size = 256
+    c.train.epochs = 8
+    c.train.optimizer = "sgd"
+    c.train.base_learning_rate = 0.6
+    c.train.learning_rate_scaling = "linear"
+    c.train.warmup_epochs = 0.4
+    c.train.weight_decay = 5e-4
+    c.train.max_minutes = 12.0
+    return c
+
+
+def patch_grid_quickstart(method):
+    """The patch-grid quickstarts' base (Jigsaw, Counting, Context Prediction): CIFAR-10 upsampled
+    to 64x64, held in memory.
+
+    Resolution: at 32x32 a tile of a 3x3 grid would be ~9 pixels, which the stride-2 stem and three
+    stride-2 stages reduce to a single position before the last stage. At 64 the tiles keep 9
+    original pixels each, and `keras-ssl eval` embeds the whole image at the same 64x64 scale the
+    tiles were cut from, so objects have the size the encoder learnt on. 96 would cost 2.25x the
+    compute for the same budget.
+    """
+    c = cifar10_quickstart(method)
+    c.data.image_size = 64
+    c.data.pipeline = "memory"  # 50,000 x 64 x 64 x 3 = 586 MB, upsampled once on loading
+    return c
+
+
+def grid_tiles(c):
+    """The 3x3 grid of the Jigsaw and Context Prediction quickstarts at 64x64: 18-pixel tiles in
+    21-pixel cells (Jigsaw's 64 in 75, scaled by 64 / 225), jitter +-1, 128-d tile features.
+
+    A random resized crop (50-100% of the area) before tiling: at fixed scale the 2x upsampling and
+    the JPEG 8x8 blocks (16 pixels here) have a phase that tells each tile's absolute place (and
+    the relative place of two patches whatever the grid's offset: with a fixed grid and no crop,
+    Context Prediction's position accuracy jumped from 0.39 to 0.78 in one epoch, then 0.92).
+    """
+    c.augment.tile_size = 18
+    c.augment.gap = 3
+    c.augment.jitter = 1
+    c.augment.crop_scale = (0.5, 1.0)
+    c.model.tile_dim = 128
