@@ -22,8 +22,7 @@ from keras_ssl.encoders import ResNet18
 from keras_ssl.heads import MLPHead
 from keras_ssl.losses import byol_loss, info_nce
 from keras_ssl.methods import BYOL, MoCoV2
-from keras_ssl.momentum import MomentumNetwork, cosine_momentum
-from keras_ssl.queue import FeatureQueue
+from keras_ssl.layers import FeatureQueue, MomentumNetwork, cosine_momentum
 
 SIZE = 16
 ROOT = Path(__file__).resolve().parents[1]

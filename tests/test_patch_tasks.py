@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from scipy.special import logsumexp
 
-from keras_ssl import augment
+from keras_ssl import augment, layers
 from keras_ssl.augment import context, counting, jigsaw, tiles
 from keras_ssl.cli.config import base_config, validate_config
 from keras_ssl.encoders import ResNet18
@@ -503,7 +503,7 @@ def standardized_float64(images):
 def test_standardized_input_equals_numpy_float64():
     images = np.random.default_rng(1).uniform(0, 1, (3, 9, 7, 3)).astype(np.float32)
     images[2] = 0.5  # a constant image becomes 0
-    out = augment.StandardizedInput()(images)
+    out = layers.StandardizedInput()(images)
     np.testing.assert_allclose(out, standardized_float64(images), atol=1e-5)
     assert np.abs(out[2]).max() == 0
 

@@ -2,7 +2,11 @@
 trip (`helpers.run_serialization_test`): its config reproduces it, and a saved model reloads it
 with the same outputs. Not here: FeatureQueue and MomentumNetwork (their calls update state),
 the methods and the transforms, which have round trips of their own (test_momentum_methods.py,
-test_augment.py, test_registry.py)."""
+test_augment.py, test_registry.py). And `.keras` files saved before the input layers and
+MomentumNetwork moved into `keras_ssl.layers` still load."""
+
+import json
+import zipfile
 
 import keras
 import numpy as np
@@ -10,8 +14,6 @@ import pytest
 
 from helpers import run_serialization_test
 from keras_ssl import layers
-from keras_ssl.augment.lab import LightnessInput
-from keras_ssl.augment.tiles import StandardizedInput
 from keras_ssl.encoders import AMDIMEncoder, ResNet
 from keras_ssl.encoders.amdim import ChannelPad, ReflectPad2D
 from keras_ssl.heads.amdim import MixtureHeads, ResidualEmbedding
@@ -23,8 +25,8 @@ from keras_ssl.heads.mlp import MLPHead
 IMAGES = (2, 32, 32, 3)
 MAPS = (2, 4, 4, 8)
 CASES = {
-    "LightnessInput": (lambda: LightnessInput(), IMAGES),
-    "StandardizedInput": (lambda: StandardizedInput(), IMAGES),
+    "LightnessInput": (lambda: layers.LightnessInput(), IMAGES),
+    "StandardizedInput": (lambda: layers.StandardizedInput(), IMAGES),
     "ChannelwiseFullyConnected": (lambda: ChannelwiseFullyConnected(dropout=0.1), MAPS),
     "DecoderHead": (lambda: DecoderHead(filters=(8, 4), output_channels=3), MAPS),
     "MLPHead": (lambda: MLPHead(hidden_dims=(16,), output_dim=8), (2, 12)),
@@ -45,3 +47,38 @@ def test_config_and_keras_file_round_trip(name, tmp_path):
     keras.utils.set_random_seed(0)
     inputs = np.random.default_rng(0).uniform(0, 1, shape).astype("float32")
     run_serialization_test(make(), inputs, tmp_path)
+
+
+# Where these layers lived when `.keras` files were first saved with them (issue 23 moved them to
+# keras_ssl.layers); Keras finds a class by its registered name before its module.
+MOVED = {
+    "LightnessInput": ("keras_ssl.augment.lab", lambda: layers.LightnessInput()),
+    "StandardizedInput": ("keras_ssl.augment.tiles", lambda: layers.StandardizedInput()),
+    "MomentumNetwork": ("keras_ssl.momentum",
+                        lambda: layers.MomentumNetwork([keras.layers.Dense(4, name="dense")])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MOVED))
+def test_keras_file_saved_before_the_move_loads(name, tmp_path):
+    old_module, make = MOVED[name]
+    inputs = np.random.default_rng(0).uniform(0, 1, IMAGES).astype("float32")
+    x = keras.Input(IMAGES[1:])
+    model = keras.Model(x, make()(x))
+    expected = keras.ops.convert_to_numpy(model(inputs))
+    new, old = tmp_path / "new.keras", tmp_path / "old.keras"
+    model.save(new)
+    with zipfile.ZipFile(new) as source, zipfile.ZipFile(old, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                layer = next(l for l in config["config"]["layers"] if l["class_name"] == name)
+                assert layer["module"].startswith("keras_ssl.layers.")
+                assert layer["registered_name"] == f"keras_ssl>{name}"
+                layer["module"] = old_module
+                data = json.dumps(config)
+            target.writestr(item, data)
+    loaded = keras.models.load_model(old)
+    assert type(loaded.layers[-1]) is type(model.layers[-1])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs)), expected, atol=1e-6)

@@ -7,13 +7,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl import config_checks
-from keras_ssl.augment.tiles import COLOR_MODES, StandardizedInput, check_grid, grid_to_image
+from keras_ssl.augment.tiles import COLOR_MODES, check_grid, grid_to_image
 from keras_ssl.heads import MLPHead, TileEncoder
+from keras_ssl.layers import StandardizedInput
 from keras_ssl.methods.base import PretrainingMethod
 
 
 def standardized_encoder(base):
-    """`base` behind a per-image standardisation (`keras_ssl.augment.StandardizedInput`): the
+    """`base` behind a per-image standardisation (`keras_ssl.layers.StandardizedInput`): the
     whole-image encoder of a task trained on normalised tiles. It takes RGB in [0, 1] like every
     encoder, so `keras-ssl eval` / `export` work unchanged, and hands `base` an image scaled as its
     tiles were (Kolesnikov et al. 2019 standardise their evaluation patches the same way)."""
