@@ -5,9 +5,11 @@ the methods and the transforms, which have round trips of their own (test_moment
 test_augment.py, test_registry.py). And `.keras` files saved before the input layers and
 MomentumNetwork moved into `keras_ssl.layers` still load."""
 
+import io
 import json
 import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -82,3 +84,51 @@ def test_keras_file_saved_before_the_move_loads(name, tmp_path):
     loaded = keras.models.load_model(old)
     assert type(loaded.layers[-1]) is type(model.layers[-1])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs)), expected, atol=1e-6)
+
+
+# The sequential heads' variables as they were before they shared `heads.SequentialHead` (issue
+# 23): path and shape in order (what TrainingCheckpoint relies on, it saves a list of variables)
+# and the weights file inside `.keras` (Keras stores them by attribute path), for CASES' configs.
+HEAD_LAYOUTS = {
+    "MLPHead": (
+        [("dense0/kernel", (12, 16)), ("bn0/gamma", (16,)), ("bn0/beta", (16,)),
+         ("bn0/moving_mean", (16,)), ("bn0/moving_variance", (16,)),
+         ("output/kernel", (16, 8)), ("output/bias", (8,))],
+        [("mlp_head/hidden/batch_normalization", 4), ("mlp_head/hidden/dense", 1),
+         ("mlp_head/out", 2)]),
+    "DecoderHead": (
+        [("upconv0/kernel", (4, 4, 8, 8)), ("bn0/gamma", (8,)), ("bn0/beta", (8,)),
+         ("bn0/moving_mean", (8,)), ("bn0/moving_variance", (8,)),
+         ("upconv1/kernel", (4, 4, 4, 8)), ("bn1/gamma", (4,)), ("bn1/beta", (4,)),
+         ("bn1/moving_mean", (4,)), ("bn1/moving_variance", (4,)),
+         ("output/kernel", (3, 3, 4, 3)), ("output/bias", (3,))],
+        [("decoder_head/blocks/batch_normalization", 4),
+         ("decoder_head/blocks/batch_normalization_1", 4),
+         ("decoder_head/blocks/conv2d_transpose", 1),
+         ("decoder_head/blocks/conv2d_transpose_1", 1), ("decoder_head/out", 2)]),
+    "PatchDiscriminator": (
+        [("conv0/kernel", (4, 4, 3, 4)), ("conv0/bias", (4,)), ("conv1/kernel", (4, 4, 4, 8)),
+         ("bn1/gamma", (8,)), ("bn1/beta", (8,)), ("bn1/moving_mean", (8,)),
+         ("bn1/moving_variance", (8,)), ("output/kernel", (128, 1)), ("output/bias", (1,))],
+        [("patch_discriminator/blocks/batch_normalization", 4),
+         ("patch_discriminator/blocks/conv2d", 2), ("patch_discriminator/blocks/conv2d_1", 1),
+         ("patch_discriminator/out", 2)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEAD_LAYOUTS))
+def test_sequential_heads_keep_their_variables_and_saved_layout(name, tmp_path):
+    make, shape = CASES[name]
+    head = make()
+    head.build(shape)
+    variables, saved = HEAD_LAYOUTS[name]
+    prefix = head.name + "/"
+    assert [(w.path.removeprefix(prefix), tuple(w.shape)) for w in head.weights] == variables
+    x = keras.Input(shape[1:])
+    keras.Model(x, head(x)).save(tmp_path / "head.keras")
+    with zipfile.ZipFile(tmp_path / "head.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+    found = []  # (group, number of variables) of every layer that has variables
+    weights["layers"].visititems(lambda path, item: found.append(
+        (path.removesuffix("/vars"), len(item))) if path.endswith("/vars") and len(item) else None)
+    assert found == saved
