@@ -51,6 +51,29 @@ def test_config_and_keras_file_round_trip(name, tmp_path):
     run_serialization_test(make(), inputs, tmp_path)
 
 
+ENCODERS = {
+    "ResNet": lambda dtype: ResNet(depth=18, width_multiplier=0.125, input_shape=(32, 32, 3),
+                                   dtype=dtype),
+    "AMDIMEncoder": lambda dtype: AMDIMEncoder(ndf=8, n_rkhs=32, n_depth=1, dtype=dtype),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_encoders_carry_their_dtype_policy_through_config_and_keras_file(name, tmp_path):
+    """An encoder built with `dtype` computes in it whatever the global policy, and its config
+    (and so a `.keras` file) gives the same policy back."""
+    keras.utils.set_random_seed(0)
+    encoder = ENCODERS[name]("mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == "float32"
+    copy = type(encoder).from_config(encoder.get_config())
+    for model in (encoder, copy):
+        assert model.dtype_policy.name == "mixed_bfloat16"
+        assert {layer.dtype_policy.name for layer in model.layers[1:]} == {"mixed_bfloat16"}
+    inputs = np.random.default_rng(0).uniform(0, 1, IMAGES).astype("float32")
+    assert encoder(inputs).dtype == "bfloat16"
+    run_serialization_test(encoder, inputs, tmp_path)
+
+
 # Where these layers lived when `.keras` files were first saved with them (issue 23 moved them to
 # keras_ssl.layers); Keras finds a class by its registered name before its module.
 MOVED = {
