@@ -5,10 +5,9 @@ and `keras.models.load_model` finds keras_ssl's classes (they register themselve
 """
 
 from keras_ssl import (augment, callbacks, config_checks, data, distribute, encoders, evaluation,
-                       export, files, heads, layers, losses, methods, momentum, optim, queue)
+                       export, files, heads, layers, losses, methods, optim)
 
 __version__ = "0.1.0"
 
 __all__ = ["augment", "callbacks", "config_checks", "data", "distribute", "encoders",
-           "evaluation", "export", "files", "heads", "layers", "losses", "methods", "momentum",
-           "optim", "queue"]
+           "evaluation", "export", "files", "heads", "layers", "losses", "methods", "optim"]

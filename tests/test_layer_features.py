@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from helpers import run_cli
 from keras_ssl import evaluation
-from keras_ssl.augment.tiles import StandardizedInput
+from keras_ssl.layers import StandardizedInput
 from keras_ssl.encoders import POOLED, ResNet, feature_layers, feature_maps_model
 from keras_ssl.evaluation import (LayerFeatures, SavedModelEncoder, adaptive_average_pool,
                                   extract_features, pooling_grid, standardize)

@@ -2,16 +2,20 @@
 trip (`helpers.run_serialization_test`): its config reproduces it, and a saved model reloads it
 with the same outputs. Not here: FeatureQueue and MomentumNetwork (their calls update state),
 the methods and the transforms, which have round trips of their own (test_momentum_methods.py,
-test_augment.py, test_registry.py)."""
+test_augment.py, test_registry.py). And `.keras` files saved before the input layers and
+MomentumNetwork moved into `keras_ssl.layers` still load."""
 
+import io
+import json
+import zipfile
+
+import h5py
 import keras
 import numpy as np
 import pytest
 
 from helpers import run_serialization_test
 from keras_ssl import layers
-from keras_ssl.augment.lab import LightnessInput
-from keras_ssl.augment.tiles import StandardizedInput
 from keras_ssl.encoders import AMDIMEncoder, ResNet
 from keras_ssl.encoders.amdim import ChannelPad, ReflectPad2D
 from keras_ssl.heads.amdim import MixtureHeads, ResidualEmbedding
@@ -23,8 +27,8 @@ from keras_ssl.heads.mlp import MLPHead
 IMAGES = (2, 32, 32, 3)
 MAPS = (2, 4, 4, 8)
 CASES = {
-    "LightnessInput": (lambda: LightnessInput(), IMAGES),
-    "StandardizedInput": (lambda: StandardizedInput(), IMAGES),
+    "LightnessInput": (lambda: layers.LightnessInput(), IMAGES),
+    "StandardizedInput": (lambda: layers.StandardizedInput(), IMAGES),
     "ChannelwiseFullyConnected": (lambda: ChannelwiseFullyConnected(dropout=0.1), MAPS),
     "DecoderHead": (lambda: DecoderHead(filters=(8, 4), output_channels=3), MAPS),
     "MLPHead": (lambda: MLPHead(hidden_dims=(16,), output_dim=8), (2, 12)),
@@ -45,3 +49,109 @@ def test_config_and_keras_file_round_trip(name, tmp_path):
     keras.utils.set_random_seed(0)
     inputs = np.random.default_rng(0).uniform(0, 1, shape).astype("float32")
     run_serialization_test(make(), inputs, tmp_path)
+
+
+ENCODERS = {
+    "ResNet": lambda dtype: ResNet(depth=18, width_multiplier=0.125, input_shape=(32, 32, 3),
+                                   dtype=dtype),
+    "AMDIMEncoder": lambda dtype: AMDIMEncoder(ndf=8, n_rkhs=32, n_depth=1, dtype=dtype),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_encoders_carry_their_dtype_policy_through_config_and_keras_file(name, tmp_path):
+    """An encoder built with `dtype` computes in it whatever the global policy, and its config
+    (and so a `.keras` file) gives the same policy back."""
+    keras.utils.set_random_seed(0)
+    encoder = ENCODERS[name]("mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == "float32"
+    copy = type(encoder).from_config(encoder.get_config())
+    for model in (encoder, copy):
+        assert model.dtype_policy.name == "mixed_bfloat16"
+        assert {layer.dtype_policy.name for layer in model.layers[1:]} == {"mixed_bfloat16"}
+    inputs = np.random.default_rng(0).uniform(0, 1, IMAGES).astype("float32")
+    assert encoder(inputs).dtype == "bfloat16"
+    run_serialization_test(encoder, inputs, tmp_path)
+
+
+# Where these layers lived when `.keras` files were first saved with them (issue 23 moved them to
+# keras_ssl.layers); Keras finds a class by its registered name before its module.
+MOVED = {
+    "LightnessInput": ("keras_ssl.augment.lab", lambda: layers.LightnessInput()),
+    "StandardizedInput": ("keras_ssl.augment.tiles", lambda: layers.StandardizedInput()),
+    "MomentumNetwork": ("keras_ssl.momentum",
+                        lambda: layers.MomentumNetwork([keras.layers.Dense(4, name="dense")])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MOVED))
+def test_keras_file_saved_before_the_move_loads(name, tmp_path):
+    old_module, make = MOVED[name]
+    inputs = np.random.default_rng(0).uniform(0, 1, IMAGES).astype("float32")
+    x = keras.Input(IMAGES[1:])
+    model = keras.Model(x, make()(x))
+    expected = keras.ops.convert_to_numpy(model(inputs))
+    new, old = tmp_path / "new.keras", tmp_path / "old.keras"
+    model.save(new)
+    with zipfile.ZipFile(new) as source, zipfile.ZipFile(old, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                layer = next(l for l in config["config"]["layers"] if l["class_name"] == name)
+                assert layer["module"].startswith("keras_ssl.layers.")
+                assert layer["registered_name"] == f"keras_ssl>{name}"
+                layer["module"] = old_module
+                data = json.dumps(config)
+            target.writestr(item, data)
+    loaded = keras.models.load_model(old)
+    assert type(loaded.layers[-1]) is type(model.layers[-1])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs)), expected, atol=1e-6)
+
+
+# The sequential heads' variables as they were before they shared `heads.SequentialHead` (issue
+# 23): path and shape in order (what TrainingCheckpoint relies on, it saves a list of variables)
+# and the weights file inside `.keras` (Keras stores them by attribute path), for CASES' configs.
+HEAD_LAYOUTS = {
+    "MLPHead": (
+        [("dense0/kernel", (12, 16)), ("bn0/gamma", (16,)), ("bn0/beta", (16,)),
+         ("bn0/moving_mean", (16,)), ("bn0/moving_variance", (16,)),
+         ("output/kernel", (16, 8)), ("output/bias", (8,))],
+        [("mlp_head/hidden/batch_normalization", 4), ("mlp_head/hidden/dense", 1),
+         ("mlp_head/out", 2)]),
+    "DecoderHead": (
+        [("upconv0/kernel", (4, 4, 8, 8)), ("bn0/gamma", (8,)), ("bn0/beta", (8,)),
+         ("bn0/moving_mean", (8,)), ("bn0/moving_variance", (8,)),
+         ("upconv1/kernel", (4, 4, 4, 8)), ("bn1/gamma", (4,)), ("bn1/beta", (4,)),
+         ("bn1/moving_mean", (4,)), ("bn1/moving_variance", (4,)),
+         ("output/kernel", (3, 3, 4, 3)), ("output/bias", (3,))],
+        [("decoder_head/blocks/batch_normalization", 4),
+         ("decoder_head/blocks/batch_normalization_1", 4),
+         ("decoder_head/blocks/conv2d_transpose", 1),
+         ("decoder_head/blocks/conv2d_transpose_1", 1), ("decoder_head/out", 2)]),
+    "PatchDiscriminator": (
+        [("conv0/kernel", (4, 4, 3, 4)), ("conv0/bias", (4,)), ("conv1/kernel", (4, 4, 4, 8)),
+         ("bn1/gamma", (8,)), ("bn1/beta", (8,)), ("bn1/moving_mean", (8,)),
+         ("bn1/moving_variance", (8,)), ("output/kernel", (128, 1)), ("output/bias", (1,))],
+        [("patch_discriminator/blocks/batch_normalization", 4),
+         ("patch_discriminator/blocks/conv2d", 2), ("patch_discriminator/blocks/conv2d_1", 1),
+         ("patch_discriminator/out", 2)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEAD_LAYOUTS))
+def test_sequential_heads_keep_their_variables_and_saved_layout(name, tmp_path):
+    make, shape = CASES[name]
+    head = make()
+    head.build(shape)
+    variables, saved = HEAD_LAYOUTS[name]
+    prefix = head.name + "/"
+    assert [(w.path.removeprefix(prefix), tuple(w.shape)) for w in head.weights] == variables
+    x = keras.Input(shape[1:])
+    keras.Model(x, head(x)).save(tmp_path / "head.keras")
+    with zipfile.ZipFile(tmp_path / "head.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+    found = []  # (group, number of variables) of every layer that has variables
+    weights["layers"].visititems(lambda path, item: found.append(
+        (path.removesuffix("/vars"), len(item))) if path.endswith("/vars") and len(item) else None)
+    assert found == saved

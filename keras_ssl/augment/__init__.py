@@ -21,14 +21,14 @@ from keras_ssl.augment.flip import random_flip
 from keras_ssl.augment.context import ContextPredictionTransform, context_pairs
 from keras_ssl.augment.counting import CountingTransform, counting_views
 from keras_ssl.augment.jigsaw import JigsawTransform, jigsaw_permutations
-from keras_ssl.augment.tiles import StandardizedInput, grid_tiles, grid_to_image, normalize_tiles
+from keras_ssl.augment.tiles import grid_tiles, grid_to_image, normalize_tiles
 from keras_ssl.augment.multi_view import MultiViewTransform
 from keras_ssl.augment.rotation import NUM_ROTATIONS, RotationTransform, rotate_all
 from keras_ssl.augment.simclr_transform import SimCLRTransform, to_float_images
 from keras_ssl.augment.solarize import random_solarize
 
 __all__ = [
-    "ContextPredictionTransform", "CountingTransform", "JigsawTransform", "StandardizedInput",
+    "ContextPredictionTransform", "CountingTransform", "JigsawTransform",
     "context_pairs",
     "counting_views", "grid_tiles", "grid_to_image", "jigsaw_permutations", "normalize_tiles",
     "ColorizationTransform", "ExemplarTransform", "InpaintingTransform", "ab_bins_from_data",

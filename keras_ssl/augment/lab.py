@@ -182,19 +182,3 @@ def annealed_mean(probabilities, bins, temperature=0.38):
     z = tf.cast(probabilities, tf.float32)
     logits = tf.math.log(tf.maximum(z, 1e-12)) / temperature
     return tf.tensordot(tf.nn.softmax(logits, axis=-1), tf.constant(bins, tf.float32), 1)
-
-
-import keras  # noqa: E402  (the layer below is the only Keras piece of this module)
-
-
-@keras.saving.register_keras_serializable(package="keras_ssl")
-class LightnessInput(keras.layers.Layer):
-    """float RGB [B, H, W, 3] in [0, 1] -> L / 100 repeated on 3 channels: the colorization
-    encoder's input layer, so the encoder takes RGB like every other and sees only lightness
-    (a convolution over three equal channels is one over L)."""
-
-    def call(self, inputs):
-        return tf.tile(lightness(inputs), [1, 1, 1, 3])
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)

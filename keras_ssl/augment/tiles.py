@@ -26,7 +26,6 @@ Counter-measures, each switchable:
 
 import math
 
-import keras
 import tensorflow as tf
 
 from keras_ssl.augment._random import batch_size, bernoulli, select, split_seed
@@ -120,20 +119,6 @@ def normalize_tiles(tiles, epsilon=1e-3):
     channels (a constant tile becomes 0)."""
     mean, variance = tf.nn.moments(tiles, axes=[-3, -2, -1], keepdims=True)
     return (tiles - mean) / tf.sqrt(variance + epsilon ** 2)
-
-
-@keras.saving.register_keras_serializable(package="keras_ssl")
-class StandardizedInput(keras.layers.Layer):
-    """float images [B, H, W, C] -> each image at zero mean and unit standard deviation
-    (`normalize_tiles` on the whole image): the input layer of the whole-image encoder of a task
-    trained on normalised tiles, so that evaluation and export see images as the encoder saw its
-    tiles."""
-
-    def call(self, inputs):
-        return normalize_tiles(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
 
 
 def project_out_green_magenta(images):

@@ -29,6 +29,7 @@ import keras
 
 from keras_ssl import config_checks, layers
 from keras_ssl.encoders import registry
+from keras_ssl.encoders.dtype_policy import policy_scope
 
 # (first layer kernel/stride, then per block (width, stride, channel multiplier)) per input size.
 _SIZES = {
@@ -153,7 +154,7 @@ class AMDIMEncoder(keras.Model):
     """
 
     def __init__(self, ndf=128, n_rkhs=1024, n_depth=10, use_bn=False, input_shape=(32, 32, 3),
-                 synchronized_bn=False, **kwargs):
+                 synchronized_bn=False, dtype=None, **kwargs):
         input_shape = tuple(input_shape)
         if len(input_shape) != 3 or input_shape[-1] != 3 or input_shape[0] != input_shape[1] \
                 or input_shape[0] not in _SIZES:
@@ -168,33 +169,37 @@ class AMDIMEncoder(keras.Model):
             raise ValueError(f"AMDIMEncoder n_rkhs ({n_rkhs}) must be >= {spec['final_mult']} x ndf "
                              f"({ndf * spec['final_mult']}): the last residual layer only widens.")
 
-        inputs = keras.Input(shape=input_shape, name="images")
-        x = keras.layers.Rescaling(4.0, offset=-2.0, name="rescale")(inputs)
-        for i, (k, s) in enumerate(spec["stem"]):
-            if size == 128 and i == 0:
-                x = ReflectPad2D(2, name="stem_pad")(x)
-            x = keras.layers.Conv2D(ndf, k, strides=s, padding="valid", name=f"stem_conv{i + 1}")(x)
-            x = keras.layers.ReLU(name=f"stem_relu{i + 1}")(x)
-        if spec["extra_res"]:
-            x = _res_layer(x, ndf, 1, 1, use_bn, "stem_res", synchronized_bn)
-        maps = {}
-        for b, (width, stride, mult) in enumerate(spec["blocks"], start=1):
-            x = _block(x, ndf * mult, width, stride, n_depth, use_bn, f"block{b}", synchronized_bn)
-            if stride == 2 and b == len(spec["blocks"]) - 2:
-                # The code's MaybeBatchNorm2d after the last downsampling block (use_bn only).
-                if use_bn:
-                    x = _bn("block_bn", synchronized_bn)(x)
-            side = x.shape[1]
-            if side in (5, 7) and side not in maps:
-                x = keras.layers.Identity(name=f"f{side}")(x)
-                maps[side] = x
-        # Not zero-initialised (the code zero-inits it too): with a zero branch, the n_rkhs - 4 ndf
-        # zero-padded channels of f1 are constant at init and f1's batch norm multiplies their
-        # gradients by 1 / sqrt(epsilon) ~ 316, which makes SGD diverge in a few steps.
-        x = _res_layer(x, n_rkhs, 3, 1, use_bn, "final", synchronized_bn, zero_init=False)
-        f1 = keras.layers.Identity(name="f1")(_bn("f1_bn", synchronized_bn)(x))
-        outputs = keras.layers.Flatten(name="pool")(f1)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        with policy_scope(dtype):
+            inputs = keras.Input(shape=input_shape, name="images")
+            x = keras.layers.Rescaling(4.0, offset=-2.0, name="rescale")(inputs)
+            for i, (k, s) in enumerate(spec["stem"]):
+                if size == 128 and i == 0:
+                    x = ReflectPad2D(2, name="stem_pad")(x)
+                x = keras.layers.Conv2D(ndf, k, strides=s, padding="valid",
+                                        name=f"stem_conv{i + 1}")(x)
+                x = keras.layers.ReLU(name=f"stem_relu{i + 1}")(x)
+            if spec["extra_res"]:
+                x = _res_layer(x, ndf, 1, 1, use_bn, "stem_res", synchronized_bn)
+            maps = {}
+            for b, (width, stride, mult) in enumerate(spec["blocks"], start=1):
+                x = _block(x, ndf * mult, width, stride, n_depth, use_bn, f"block{b}",
+                           synchronized_bn)
+                if stride == 2 and b == len(spec["blocks"]) - 2:
+                    # The code's MaybeBatchNorm2d after the last downsampling block (use_bn only).
+                    if use_bn:
+                        x = _bn("block_bn", synchronized_bn)(x)
+                side = x.shape[1]
+                if side in (5, 7) and side not in maps:
+                    x = keras.layers.Identity(name=f"f{side}")(x)
+                    maps[side] = x
+            # Not zero-initialised (the code zero-inits it too): with a zero branch, the
+            # n_rkhs - 4 ndf zero-padded channels of f1 are constant at init and f1's batch norm
+            # multiplies their gradients by 1 / sqrt(epsilon) ~ 316, which makes SGD diverge in a
+            # few steps.
+            x = _res_layer(x, n_rkhs, 3, 1, use_bn, "final", synchronized_bn, zero_init=False)
+            f1 = keras.layers.Identity(name="f1")(_bn("f1_bn", synchronized_bn)(x))
+            outputs = keras.layers.Flatten(name="pool")(f1)
+            super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         self.ndf = ndf
         self.n_rkhs = n_rkhs
@@ -228,13 +233,11 @@ class AMDIMEncoder(keras.Model):
         return (start + i * jump, start + i * jump + rf, start + j * jump, start + j * jump + rf)
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "ndf": self.ndf,
-                "n_rkhs": self.n_rkhs, "n_depth": self.n_depth, "use_bn": self.use_bn,
-                "synchronized_bn": self.synchronized_bn, "input_shape": self.image_input_shape}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        # Layer's name, trainable and dtype (Functional's own config is for plain functionals).
+        config = super().get_config()
+        config.update(ndf=self.ndf, n_rkhs=self.n_rkhs, n_depth=self.n_depth, use_bn=self.use_bn,
+                      synchronized_bn=self.synchronized_bn, input_shape=self.image_input_shape)
+        return config
 
 
 def _build(section, input_shape, synchronized_bn, **kwargs):

@@ -10,6 +10,7 @@ import ml_collections
 
 from keras_ssl import config_checks, layers
 from keras_ssl.encoders import registry
+from keras_ssl.encoders.dtype_policy import policy_scope
 
 _BLOCKS = {
     18: ("basic", (2, 2, 2, 2)),
@@ -89,7 +90,7 @@ class ResNet(keras.Model):
     """
 
     def __init__(self, depth=18, stem="cifar", width_multiplier=1.0, synchronized_bn=False,
-                 input_shape=(None, None, 3), stem_stride=None, **kwargs):
+                 input_shape=(None, None, 3), stem_stride=None, dtype=None, **kwargs):
         if depth not in _BLOCKS:
             raise ValueError(f"ResNet depth must be one of {sorted(_BLOCKS)}, got {depth!r}.")
         if stem not in ("cifar", "imagenet"):
@@ -107,23 +108,24 @@ class ResNet(keras.Model):
         block_fn = _basic_block if block_type == "basic" else _bottleneck_block
         widths = [max(1, int(round(w * width_multiplier))) for w in _STAGE_WIDTHS]
 
-        inputs = keras.Input(shape=input_shape, name="images")
-        if stem == "cifar":
-            x = _conv(widths[0], 3, stem_stride, "stem_conv")(inputs)
-        else:
-            x = _conv(widths[0], 7, stem_stride, "stem_conv")(inputs)
-        x = _bn(synchronized_bn, "stem_bn")(x)
-        x = keras.layers.ReLU(name="stem_relu")(x)
-        if stem == "imagenet":
-            x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
-        for stage, (filters, count) in enumerate(zip(widths, repeats), start=1):
-            for block in range(count):
-                strides = 2 if (stage > 1 and block == 0) else 1
-                name = f"stage{stage}_block{block + 1}"
-                x = block_fn(x, filters, strides, synchronized_bn, name)
-            x = keras.layers.Identity(name=f"stage{stage}")(x)
-        outputs = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        with policy_scope(dtype):
+            inputs = keras.Input(shape=input_shape, name="images")
+            if stem == "cifar":
+                x = _conv(widths[0], 3, stem_stride, "stem_conv")(inputs)
+            else:
+                x = _conv(widths[0], 7, stem_stride, "stem_conv")(inputs)
+            x = _bn(synchronized_bn, "stem_bn")(x)
+            x = keras.layers.ReLU(name="stem_relu")(x)
+            if stem == "imagenet":
+                x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+            for stage, (filters, count) in enumerate(zip(widths, repeats), start=1):
+                for block in range(count):
+                    strides = 2 if (stage > 1 and block == 0) else 1
+                    name = f"stage{stage}_block{block + 1}"
+                    x = block_fn(x, filters, strides, synchronized_bn, name)
+                x = keras.layers.Identity(name=f"stage{stage}")(x)
+            outputs = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+            super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         self.depth = depth
         self.stem = stem
@@ -143,20 +145,12 @@ class ResNet(keras.Model):
         return keras.Model(self.input, [self.get_layer(f"stage{s}").output for s in stages])
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "depth": self.depth,
-            "stem": self.stem,
-            "stem_stride": self.stem_stride,
-            "width_multiplier": self.width_multiplier,
-            "synchronized_bn": self.synchronized_bn,
-            "input_shape": self.image_input_shape,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        # Layer's name, trainable and dtype (Functional's own config is for plain functionals).
+        config = super().get_config()
+        config.update(depth=self.depth, stem=self.stem, stem_stride=self.stem_stride,
+                      width_multiplier=self.width_multiplier,
+                      synchronized_bn=self.synchronized_bn, input_shape=self.image_input_shape)
+        return config
 
 
 def ResNet18(**kwargs):

@@ -3,10 +3,11 @@
 import keras
 
 from keras_ssl import layers
+from keras_ssl.heads.sequential import SequentialHead
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class DecoderHead(keras.layers.Layer):
+class DecoderHead(SequentialHead):
     """Feature maps [B, h, w, C] -> [B, h * 2^n, w * 2^n, output_channels].
 
     n = len(filters) up-convolutions (4 x 4 transposed convolutions of stride 2, batch norm,
@@ -34,25 +35,7 @@ class DecoderHead(keras.layers.Layer):
                                                 synchronized=synchronized_bn, name=f"bn{i}"),
                 keras.layers.ReLU(name=f"relu{i}")]
         self.out = keras.layers.Conv2D(self.output_channels, 3, padding="same", name="output")
-
-    def build(self, input_shape):
-        shape = input_shape
-        for layer in self.blocks:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-        self.out.build(shape)
-
-    def call(self, inputs, training=None):
-        x = inputs
-        for layer in self.blocks:
-            x = layer(x, training=training)
-        return self.out(x)
-
-    def compute_output_shape(self, input_shape):
-        scale = 2 ** len(self.filters)
-        b, h, w = input_shape[:3]
-        return (b, None if h is None else h * scale, None if w is None else w * scale,
-                self.output_channels)
+        self._sequence = [*self.blocks, self.out]
 
     def get_config(self):
         config = super().get_config()

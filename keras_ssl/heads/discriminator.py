@@ -3,10 +3,11 @@
 import keras
 
 from keras_ssl import layers
+from keras_ssl.heads.sequential import SequentialHead
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class PatchDiscriminator(keras.layers.Layer):
+class PatchDiscriminator(SequentialHead):
     """Images [B, H, W, 3] -> real/fake logits [B]: DCGAN-style 4 x 4 stride-2 convolutions with
     LeakyReLU(0.2) and batch norm (none on the first), then a linear unit on the flattened map.
 
@@ -31,22 +32,13 @@ class PatchDiscriminator(keras.layers.Layer):
             self.blocks.append(keras.layers.LeakyReLU(0.2, name=f"lrelu{i}"))
         self.flatten = keras.layers.Flatten(name="flatten")
         self.out = keras.layers.Dense(1, name="output")
-
-    def build(self, input_shape):
-        shape = input_shape
-        for layer in self.blocks + [self.flatten]:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-        self.out.build(shape)
+        self._sequence = [*self.blocks, self.flatten, self.out]
 
     def call(self, inputs, training=None):
-        x = inputs
-        for layer in self.blocks:
-            x = layer(x, training=training)
-        return self.out(self.flatten(x))[:, 0]
+        return super().call(inputs, training=training)[:, 0]
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0],)
+        return super().compute_output_shape(input_shape)[:-1]
 
     def get_config(self):
         config = super().get_config()

@@ -4,10 +4,11 @@ classification heads of pretext tasks."""
 import keras
 
 from keras_ssl import layers
+from keras_ssl.heads.sequential import SequentialHead
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class MLPHead(keras.layers.Layer):
+class MLPHead(SequentialHead):
     """MLP with batch norm after every hidden layer (as SimCLR's code does) and a linear output.
 
     Args:
@@ -38,22 +39,7 @@ class MLPHead(keras.layers.Layer):
                     momentum=0.9, epsilon=1e-5, synchronized=synchronized_bn, name=f"bn{i}"))
             self.hidden.append(keras.layers.ReLU(name=f"relu{i}"))
         self.out = keras.layers.Dense(self.output_dim, name="output")
-
-    def build(self, input_shape):
-        shape = input_shape
-        for layer in self.hidden:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-        self.out.build(shape)
-
-    def call(self, inputs, training=None):
-        x = inputs
-        for layer in self.hidden:
-            x = layer(x, training=training)
-        return self.out(x)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.output_dim)
+        self._sequence = [*self.hidden, self.out]
 
     def get_config(self):
         config = super().get_config()

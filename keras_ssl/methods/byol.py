@@ -4,10 +4,10 @@ import keras
 
 from keras_ssl import augment, config_checks
 from keras_ssl.heads import MLPHead
+from keras_ssl.layers import MomentumNetwork, cosine_momentum
 from keras_ssl.losses import byol_loss
 from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
-from keras_ssl.momentum import MomentumNetwork, cosine_momentum
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -19,7 +19,7 @@ class BYOL(PretrainingMethod):
     Each step (section 3.1):
 
     - online: encoder f, projector g, predictor q; target: momentum copies of f and g, without
-      gradient (`keras_ssl.momentum.MomentumNetwork`);
+      gradient (`keras_ssl.layers.MomentumNetwork`);
     - loss `byol_loss(q(g(f(v1))), g'(f'(v2))) + byol_loss(q(g(f(v2))), g'(f'(v1)))`, the symmetrised
       2 - 2 cos (eq. 2), each view through the networks as its own batch as in the paper's code;
     - after the optimizer step, every target weight (BN moving statistics included) moves to

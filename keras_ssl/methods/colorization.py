@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_ssl import augment, config_checks
 from keras_ssl.augment.dense_targets import ab_targets, colour_mask
-from keras_ssl.augment.lab import LightnessInput
+from keras_ssl.layers import LightnessInput
 from keras_ssl.heads import DecoderHead
 from keras_ssl.losses import soft_cross_entropy
 from keras_ssl.methods import registry

@@ -6,10 +6,11 @@ import numpy as np
 
 from keras_ssl import augment, config_checks
 from keras_ssl.augment.context import NEIGHBOUR_OFFSETS, NUM_POSITIONS
+from keras_ssl.heads import TileClassifier
 from keras_ssl.methods import registry
-from keras_ssl.methods.patch_grid import (PatchGridMethod, TileClassifier, check_tiles,
-                                          cross_entropy_and_accuracy, displayable, grid_arguments,
-                                          text_images, whole_image_encoder)
+from keras_ssl.methods.patch_grid import (PatchGridMethod, check_tiles, cross_entropy_and_accuracy,
+                                          displayable, grid_arguments, text_images,
+                                          whole_image_encoder)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")

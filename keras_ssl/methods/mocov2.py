@@ -9,11 +9,10 @@ from keras_ssl import augment, config_checks
 from keras_ssl.distribute import (apply_in_sub_batches, cross_replica_concat, local_rows,
                                   shuffled_apply)
 from keras_ssl.heads import MLPHead
+from keras_ssl.layers import FeatureQueue, MomentumNetwork
 from keras_ssl.losses import info_nce
 from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
-from keras_ssl.momentum import MomentumNetwork
-from keras_ssl.queue import FeatureQueue
 
 _SHUFFLE_STREAM = 1  # second word of the shuffle seed (the first is the step)
 
@@ -31,7 +30,7 @@ class MoCoV2(PretrainingMethod):
     - the keys of the whole global batch (gathered from every replica) replace the oldest rows of
       the queue, so the queue is the same on every replica;
     - after the optimizer step, every key-encoder weight (BN moving statistics included) moves to
-      m * key + (1 - m) * query (`keras_ssl.momentum.MomentumNetwork`).
+      m * key + (1 - m) * query (`keras_ssl.layers.MomentumNetwork`).
 
     Batch norm (section 3.3): with `shuffle_bn`, keys are computed on the global batch shuffled
     across replicas and un-shuffled afterwards, so a query and its key are normalised over different

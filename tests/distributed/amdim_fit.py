@@ -9,9 +9,7 @@ gather_negatives=False, the deliberate bug the test must catch. Output: `loss` (
 after each step), `paths`, `initial<i>` / `final<i>` (every weight before and after training).
 """
 
-import argparse
-
-from common import fit_and_save, load_or_write_init, setup
+from common import fit_and_save, fit_argument_parser, load_or_write_init, setup
 
 import keras
 import numpy as np
@@ -26,12 +24,8 @@ IMAGE_SHAPE = (32, 32, 3)
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--devices", type=int, required=True)
-    parser.add_argument("--init", required=True)
-    parser.add_argument("--write-init", action="store_true")
+    parser = fit_argument_parser()
     parser.add_argument("--local-negatives", action="store_true")
-    parser.add_argument("--out", required=True)
     args = parser.parse_args()
     strategy = setup(args.devices)
 

@@ -24,14 +24,17 @@ def setup(num_devices):
     return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(num_devices)])
 
 
-def fit_argument_parser():
-    """The flags every `*_fit.py` script takes: --devices, --init, --write-init, --out."""
+def fit_argument_parser(init=True):
+    """The flags every `*_fit.py` script takes: --devices and --out, and with `init` --init and
+    --write-init (the weights every run starts from, `load_or_write_init`); a script adds its own
+    flags to the parser returned."""
     import argparse
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, required=True)
-    parser.add_argument("--init", required=True)
-    parser.add_argument("--write-init", action="store_true")
+    if init:
+        parser.add_argument("--init", required=True)
+        parser.add_argument("--write-init", action="store_true")
     parser.add_argument("--out", required=True)
     return parser
 

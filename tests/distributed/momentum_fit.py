@@ -19,9 +19,7 @@ With MoCo on several devices, `shuffle_*` record `shuffled_apply` on a global ba
 replica id, x - group mean] as seen by each replica, with the permutation it used.
 """
 
-import argparse
-
-from common import setup
+from common import fit_argument_parser, setup
 
 import keras
 import numpy as np
@@ -142,10 +140,8 @@ def run_shuffle(strategy, out):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = fit_argument_parser(init=False)
     parser.add_argument("--method", choices=("moco", "byol"), required=True)
-    parser.add_argument("--devices", type=int, required=True)
-    parser.add_argument("--out", required=True)
     args = parser.parse_args()
     strategy = setup(args.devices)
     out = {}

@@ -9,9 +9,7 @@ The output holds `loss` (what `fit` logs after each step: the running mean of th
 batch-norm statistics included, before and after training).
 """
 
-import argparse
-
-from common import fit_and_save, load_or_write_init, setup
+from common import fit_and_save, fit_argument_parser, load_or_write_init, setup
 
 import keras
 import numpy as np
@@ -26,12 +24,8 @@ IMAGE_SHAPE = (16, 16, 3)
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--devices", type=int, required=True)
+    parser = fit_argument_parser()
     parser.add_argument("--sync-bn", type=int, choices=(0, 1), required=True)
-    parser.add_argument("--init", required=True)
-    parser.add_argument("--write-init", action="store_true")
-    parser.add_argument("--out", required=True)
     args = parser.parse_args()
     strategy = setup(args.devices)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 import keras_ssl.cli.train as train_module
 from keras_ssl.cli import main as cli
-from keras_ssl.momentum import MomentumNetwork
+from keras_ssl.layers import MomentumNetwork
 
 
 def main():

@@ -18,8 +18,8 @@ def cosine_momentum(step, total_steps, base_momentum=0.996):
 
     Example:
     ```python
-    keras_ssl.momentum.cosine_momentum(0, 1000)     # 0.996
-    keras_ssl.momentum.cosine_momentum(1000, 1000)  # 1.0
+    keras_ssl.layers.cosine_momentum(0, 1000)     # 0.996
+    keras_ssl.layers.cosine_momentum(1000, 1000)  # 1.0
     ```
     """
     progress = tf.minimum(tf.cast(step, tf.float32) / float(total_steps), 1.0)
@@ -68,7 +68,7 @@ class MomentumNetwork(keras.layers.Layer):
 
     Example:
     ```python
-    target = keras_ssl.momentum.MomentumNetwork([encoder, projector])
+    target = keras_ssl.layers.MomentumNetwork([encoder, projector])
     # in the train step:
     target.synchronize([encoder, projector])
     z = target(images, training=True)  # no gradient flows back

@@ -29,7 +29,7 @@ class FeatureQueue(keras.layers.Layer):
 
     Example:
     ```python
-    queue = keras_ssl.queue.FeatureQueue(4096, 128)
+    queue = keras_ssl.layers.FeatureQueue(4096, 128)
     negatives = queue.rows()          # [4096, 128]
     queue.enqueue(keys)               # keys: [n, 128], n <= 4096
     ```
