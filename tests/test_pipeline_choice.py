@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_ssl.cli import UsageError, builders
 from keras_ssl.cli.config import data_config, load_recipe, validate_config
-from keras_ssl.data import streaming, streaming_eval_dataset
+from keras_ssl.data import LabelledSplit, streaming, streaming_eval_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIG, SMALL = 1024.0, 0.1  # memory_limit_mb; 80 images of 32x32 are 0.23 MB decoded
@@ -73,11 +73,10 @@ def train_pipeline(source, pipeline, limit, image_size=32, service=None, max_exa
 
 def eval_pipeline(source, pipeline, limit, image_size=32, max_examples=None):
     """An evaluation's choice for its train split (`keras-ssl eval`); "error" for a refusal."""
-    from keras_ssl.cli.evaluate import _Split
     d = data_config()
     d.pipeline, d.label_key = pipeline, _label_key(source)
     try:
-        return _Split(source, "train", (image_size,) * 2, max_examples, d, limit, True).pipeline
+        return LabelledSplit(source, "train", (image_size,) * 2, max_examples, d, limit).pipeline
     except (UsageError, ValueError):
         return "error"
 
