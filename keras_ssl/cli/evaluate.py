@@ -35,7 +35,7 @@ from keras_ssl.cli import UsageError, bad_image_errors, builders, data_errors
 from keras_ssl.cli.config import data_config, eval_config
 from keras_ssl.cli.workdir import Workdir
 from keras_ssl.data import LabelledData
-from keras_ssl.evaluation import protocols as registry
+from keras_ssl.evaluation import protocols as protocol_registry
 from keras_ssl.evaluation import report
 from keras_ssl.files import write_bytes, write_text
 
@@ -58,13 +58,13 @@ class EvalOptions:
     subset_file: a file of train indices or file names to use for `semi` instead.
     memory_limit_mb: decoded size above which a split is streamed and fine-tuning refused;
         None: the run's `data.memory_limit_mb`.
-    layers: also run the frozen-feature protocols (and those on feature maps) on each of these layers
-        (`keras_ssl.evaluation.LayerFeatures`; ("all",): every layer of the encoder).
+    layers: also run the frozen-feature protocols (and those on feature maps) on each of these
+        layers (`keras_ssl.evaluation.LayerFeatures`; ("all",): every layer of the encoder).
     layer_dims: the size each layer's map is average-pooled within; None: Goyal et al.'s 9216.
     map_epochs: epochs of the protocols on feature maps; None: the authors' (RotNet's code).
     """
 
-    protocols: tuple = registry.defaults()
+    protocols: tuple = protocol_registry.defaults()
     random_init: tuple | None = None
     encoder: str | None = None
     data: str | None = None
@@ -118,7 +118,7 @@ def evaluate(workdir=None, options=None):
     if random_init and config is None:
         raise UsageError("--random_init needs --workdir: the architecture to initialise at random "
                          "comes from the run's config.")
-    on_maps = registry.names(feature_maps=True)
+    on_maps = protocol_registry.names(feature_maps=True)
     if set(options.protocols) & set(on_maps) and not options.layers:
         raise UsageError(f"{'/'.join(on_maps)} classify a layer's feature maps: name the "
                          "layers with --layers (e.g. --layers=stage1,stage2,stage3,stage4).")
@@ -157,15 +157,16 @@ def evaluate(workdir=None, options=None):
 
     rows = {"encoder": (load_encoder, options.protocols)}
     if random_init:
-        rows["random_init"] = (random_encoder, [p for p in registry.names() if p in random_init])
+        rows["random_init"] = (random_encoder,
+                               [p for p in protocol_registry.names() if p in random_init])
     # A streamed split that stops on its bad images (data.on_bad_image) is a user error.
     with bad_image_errors(data.train.bad, data.test.bad):
         results, figures = {}, {}
         for row, (loader, protocols) in rows.items():
-            protocols = [p for p in protocols if not registry.get(p).feature_maps]
+            protocols = [p for p in protocols if not protocol_registry.get(p).feature_maps]
             results[row] = {}
             features = None
-            if any(registry.get(p).frozen_features for p in protocols):
+            if any(protocol_registry.get(p).frozen_features for p in protocols):
                 frozen = encoder if row == "encoder" else loader()
                 features = (evaluation.split_features(frozen, data.train, ev.batch_size),
                             evaluation.split_features(frozen, data.test, ev.batch_size))
@@ -174,7 +175,7 @@ def evaluate(workdir=None, options=None):
                 results[row][protocol] = _run(protocol, data=data, features=features,
                                               loader=loader, ev=ev, seed=seed, options=options)
                 logging.info("%s %s: %s", row, protocol,
-                             registry.get(protocol).headline(results[row][protocol]))
+                             protocol_registry.get(protocol).headline(results[row][protocol]))
             if row == "encoder" and features is not None:
                 figures = _figures(output_dir, data, features)
             if row == "encoder" and wd is not None:
@@ -201,21 +202,22 @@ def evaluate(workdir=None, options=None):
               # The run's eval_source is its labelled view of the data, not a transfer.
               "transfer": None if pretrained_on is None else source not in (d.source,
                                                                            d.eval_source)}
-    protocols = [p for p in registry.names() if any(p in r for r in results.values())]
+    protocols = [p for p in protocol_registry.names() if any(p in r for r in results.values())]
     for protocol in protocols:
         _write_json(posixpath.join(output_dir, f"metrics_{protocol}.json"), {
             "protocol": protocol, **common,
             "results": {row: r[protocol] for row, r in results.items() if protocol in r}})
-    headline = {_ROW_NAMES[row]: registry.headline(rows_results)
+    headline = {_ROW_NAMES[row]: protocol_registry.headline(rows_results)
                 for row, rows_results in results.items()}
     report_path = report.write_report(
         posixpath.join(output_dir, "report.md"),
         f"Evaluation of {encoder_identity['path']}", table_rows(headline, by_layer),
         description=_description(common["dataset"], common),
-        settings={p: registry.get(p).report_settings(r) for p, r in results["encoder"].items()},
+        settings={p: protocol_registry.get(p).report_settings(r)
+                  for p, r in results["encoder"].items()},
         figures=figures)
 
-    metrics = registry.legacy_metrics(results)
+    metrics = protocol_registry.legacy_metrics(results)
     metrics.update(common, protocols={p: {row: r[p] for row, r in results.items() if p in r}
                                       for p in protocols},
                    headline=headline, report=report_path, output_dir=output_dir)
@@ -254,7 +256,7 @@ def _evaluate_layers(layers, max_dims, encoder, rows, data, ev, seed, options):
     for row, (loader, protocols) in rows.items():
         frozen = encoder if row == "encoder" else loader()
         results[row] = {layer: {} for layer in layers}
-        specs = [registry.get(p) for p in protocols]
+        specs = [protocol_registry.get(p) for p in protocols]
         pooled_protocols = [s.name for s in specs if s.frozen_features and not s.feature_maps]
         if pooled_protocols:
             extractor = evaluation.LayerFeatures(frozen, layers, max_dims)
@@ -282,7 +284,7 @@ def _evaluate_layers(layers, max_dims, encoder, rows, data, ev, seed, options):
                         **_run(protocol, data=data, features=maps, loader=None, ev=ev,
                                seed=seed, options=options),
                         "layer": layer}
-    headline = {_ROW_NAMES[row]: {layer: registry.headline(by_protocol)
+    headline = {_ROW_NAMES[row]: {layer: protocol_registry.headline(by_protocol)
                                   for layer, by_protocol in by_layer.items() if by_protocol}
                 for row, by_layer in results.items()}
     best = {}
@@ -307,7 +309,7 @@ _ROW_NAMES = {"encoder": "trained encoder", "random_init": "random init (same ar
 def _run(protocol, **inputs):
     """The protocol's result; its refusals (`evaluation.ProtocolError`) are the user's errors."""
     try:
-        return registry.get(protocol).run(**inputs)
+        return protocol_registry.get(protocol).run(**inputs)
     except evaluation.ProtocolError as err:
         raise UsageError(str(err)) from err
 

@@ -1,10 +1,10 @@
 """The protocol registry: every evaluation protocol says, in its own module, what `keras-ssl eval`
 needs of it.
 
-A protocol module ends with a `register` call naming the protocol, how it runs, its numbers for the
-results table, which keys of its result are scores and which top-level metrics.json keys earlier
-versions wrote for it. `keras-ssl eval` finds protocols here by name (as `keras_ssl.methods.registry`
-methods), so adding a protocol touches its module only.
+A protocol module ends with a `register` call naming the protocol, how it runs, its numbers for
+the results table, which keys of its result are scores and which top-level metrics.json keys
+earlier versions wrote for it. `keras-ssl eval` finds protocols here by name (as
+`keras_ssl.methods.registry` does methods), so adding a protocol touches its module only.
 
 Every run function takes keyword arguments: ``data`` (the labelled splits,
 `keras_ssl.data.LabelledData`), ``features`` (``(train, test)`` frozen features, or feature maps for
