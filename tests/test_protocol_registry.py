@@ -66,6 +66,7 @@ def test_the_registry_holds_todays_protocols_in_their_order():
     assert protocols.names() == ["knn", "linear", "mlp", "finetune", "semi", "retrieval",
                                  "cluster", "nonlinear", "conv"]
     assert protocols.defaults() == ("knn", "linear") == EvalOptions().protocols
+    assert [n for n in protocols.names() if protocols.get(n).random_init] == ["knn"]
     assert protocols.parse("all") == tuple(protocols.names(feature_maps=False))
     assert protocols.parse("conv,knn,knn") == ("conv", "knn")
     assert protocols.parse("none") == protocols.parse("") == ()

@@ -45,8 +45,9 @@ class EvalOptions:
     """What `keras-ssl eval` runs; the flags of the same names fill it.
 
     protocols: names from `keras_ssl.evaluation.protocols` (`parse` reads a comma list).
-    random_init: protocols also run on the architecture at random init; None: kNN when
-        `protocols` holds it and the architecture is known (a run's workdir).
+    random_init: protocols also run on the architecture at random init; None: those of
+        `protocols` registered with `random_init` (kNN) when the architecture is known (a run's
+        workdir).
     encoder: a SavedModel directory to evaluate instead of the workdir's encoder.keras.
     data: a data source (`keras_ssl.data.parse_source`) instead of the run's, for transfer.
     output_dir: where metrics, report and figures go; default the workdir (for --data:
@@ -114,7 +115,8 @@ def evaluate(workdir=None, options=None):
         raise UsageError("--encoder without --workdir needs --output_dir for the metrics.")
     random_init = options.random_init
     if random_init is None:
-        random_init = ("knn",) if config is not None and "knn" in options.protocols else ()
+        random_init = tuple(p for p in options.protocols if config is not None
+                            and protocol_registry.get(p).random_init)
     if random_init and config is None:
         raise UsageError("--random_init needs --workdir: the architecture to initialise at random "
                          "comes from the run's config.")

@@ -191,5 +191,5 @@ def _run(data, features, ev, **_):
 
 protocols.register(
     "knn", 10, _run, lambda r: {"kNN top-1": r["top1"], "kNN majority top-1": r["majority_top1"]},
-    scores=r"top1|majority_top1", default=True,
+    scores=r"top1|majority_top1", default=True, random_init=True,
     legacy=protocols.LegacyKeys({"knn_top1": "top1"}, {"random_init_knn_top1": "top1"}, "knn"))

@@ -61,6 +61,8 @@ class ProtocolSpec:
             shared by these protocols); False: it trains a copy of the encoder itself.
         feature_maps: it reads a layer's feature maps (with --layers only; not in 'all').
         default: run when no --protocol is given.
+        random_init: also run on the architecture at random init when no --random_init is
+            given (and a run's workdir names the architecture): the baseline to beat.
         legacy: its `LegacyKeys`.
         settings: optional `settings(result) -> dict` for a result that nests others; by default
             the result without its scores and its "protocol".
@@ -74,6 +76,7 @@ class ProtocolSpec:
     frozen_features: bool = True
     feature_maps: bool = False
     default: bool = False
+    random_init: bool = False
     legacy: LegacyKeys = LegacyKeys()
     settings: Callable = None
 
