@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 from keras_ssl.cli import UsageError, builders
-from keras_ssl.cli.config import base_config
+from keras_ssl.cli.config import base_config, data_config
 from keras_ssl.cli.evaluate import EvalOptions, evaluate
 from keras_ssl.cli.workdir import Workdir
-from keras_ssl.data import load_arrays, streaming_eval_dataset
+from keras_ssl.data import LabelledSplit, load_arrays, streaming_eval_dataset
 from keras_ssl.encoders import ResNet
 from keras_ssl.evaluation import extract_dataset_features, extract_features
 
@@ -42,6 +42,21 @@ def test_streamed_features_equal_in_memory_features(tiny_cifar10):
         encoder, streaming_eval_dataset(source, 24, 32, split="train"))  # 24 does not divide 80
     np.testing.assert_allclose(streamed, extract_features(encoder, images), atol=1e-6)
     np.testing.assert_array_equal(streamed_labels, labels)
+
+
+def test_a_labelled_split_hands_out_the_same_rows_in_memory_and_streamed(tiny_cifar10):
+    rows = {}
+    for pipeline in ("memory", "streaming"):
+        d = data_config()
+        d.pipeline = pipeline
+        split = LabelledSplit(f"folder:{tiny_cifar10}", "train", (32, 32), 30, d, 1024.0)
+        assert split.pipeline == pipeline
+        batches = list(split.batches(16).as_numpy_iterator())
+        rows[pipeline] = (np.concatenate([x for x, _ in batches]),
+                          np.concatenate([y for _, y in batches]), split.images([3, 1]))
+    for memory, streamed in zip(rows["memory"], rows["streaming"]):
+        np.testing.assert_array_equal(memory, streamed)
+    assert len(rows["memory"][0]) == 30
 
 
 def test_streamed_and_in_memory_evaluations_agree(tiny_cifar10, tmp_path):

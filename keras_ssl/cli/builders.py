@@ -2,7 +2,6 @@
 registries."""
 
 import keras
-import tensorflow as tf
 
 from keras_ssl import data, encoders, optim
 from keras_ssl.methods import registry
@@ -23,25 +22,11 @@ def train_stream(config):
 
 
 def choose_pipeline(config):
-    """"memory" or "streaming" for the train split: `data.pipeline`, or for "auto" memory when
-    the split is labelled, decoded at `image_size` fits in `data.memory_limit_mb`, its images
-    already have that size (resizing them first would crop an upsampled image) and no tf.data
-    service is named."""
+    """"memory" or "streaming" for the train split (`keras_ssl.data.choose_pipeline`)."""
     d = config.data
-    if d.pipeline != "auto":
-        return d.pipeline
-    if d.service is not None:
-        return "streaming"
-    if data.parse_source(d.source).kind not in ("folder", "tfrecord", "tfds"):
-        return "memory"
-    stream = train_stream(config)
-    decoded_mb = stream.num_examples * d.image_size ** 2 * 3 / 2 ** 20
-    if decoded_mb > d.memory_limit_mb or not stream.labeled:  # load_arrays reads labelled splits
-        return "streaming"
-    _, encoded, label = next(iter(stream.examples(None, 0, 1).take(1)))
-    height, width = tf.io.decode_image(stream.read(encoded, label)[0], channels=3,
-                                       expand_animations=False).shape[:2]
-    return "memory" if (height, width) == (d.image_size, d.image_size) else "streaming"
+    return data.choose_pipeline(d.source, d.pipeline, stream=lambda: train_stream(config),
+                                image_size=d.image_size, memory_limit_mb=d.memory_limit_mb,
+                                service=d.service, training=True)
 
 
 def streaming_dataset(config, transform, bad_images, **position):

@@ -23,6 +23,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from keras_ssl.cli import Preempted, UsageError  # noqa: E402
 from keras_ssl.cli.config import recipe_file, recipe_names, recipe_summary  # noqa: E402
+from keras_ssl.evaluation import protocols  # noqa: E402
 
 COMMANDS = ("train", "eval", "export", "preview", "recipes")
 
@@ -35,8 +36,9 @@ _OUTPUT = flags.DEFINE_string("output", None, "export: SavedModel directory (def
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "export: replace an existing output directory.")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 8, "preview: images in the grid.")
 _PROTOCOL = flags.DEFINE_string(
-    "protocol", "knn,linear", "eval: comma list of knn, linear, mlp, finetune, semi, retrieval, "
-    "cluster, or 'all'.")
+    "protocol", ",".join(protocols.defaults()),
+    f"eval: comma list of {', '.join(protocols.names(feature_maps=False))}, or 'all'; with "
+    f"--layers also {', '.join(protocols.names(feature_maps=True))}.")
 _ENCODER = flags.DEFINE_string("encoder", None, "eval: a SavedModel directory from `keras-ssl "
                                "export` to evaluate (no model code needed) instead of the "
                                "workdir's encoder.keras.")
@@ -189,15 +191,15 @@ def _main(command):
                   tpu=_TPU.value, virtual_devices=_VIRTUAL_DEVICES.value,
                   force_unlock=_FORCE_UNLOCK.value)
         elif command == "eval":
-            from keras_ssl.cli.evaluate import EvalOptions, evaluate, parse_protocols, table_rows
+            from keras_ssl.cli.evaluate import EvalOptions, evaluate, table_rows
             from keras_ssl.evaluation.report import results_table
             if not (_WORKDIR.value or _ENCODER.value):
                 _usage("`keras-ssl eval` needs --workdir or --encoder.")
             try:
                 options = EvalOptions(
-                    protocols=parse_protocols(_PROTOCOL.value),
+                    protocols=protocols.parse(_PROTOCOL.value),
                     random_init=(None if _RANDOM_INIT.value is None else
-                                 parse_protocols(_RANDOM_INIT.value, "--random_init")),
+                                 protocols.parse(_RANDOM_INIT.value, "--random_init")),
                     encoder=_ENCODER.value, data=_DATA.value, output_dir=_OUTPUT_DIR.value,
                     max_train_examples=_MAX_TRAIN_EXAMPLES.value,
                     max_test_examples=_MAX_TEST_EXAMPLES.value,

@@ -70,7 +70,7 @@ def _train(config, wd, strategy, chief):
             stream = builders.train_stream(config)
             pipelines = distribute.num_input_pipelines(strategy)
             num_examples = stream.num_examples
-            steps_per_epoch = stream.examples_per_pipeline(pipelines) // (batch_size // pipelines)
+            steps_per_epoch = data.streaming_steps_per_epoch(stream, batch_size, pipelines)
     if steps_per_epoch == 0:
         raise UsageError(f"train.batch_size={batch_size} exceeds the {num_examples} training "
                          f"images of {d.source}; lower --config.train.batch_size.")

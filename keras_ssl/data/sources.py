@@ -59,6 +59,12 @@ class Source(NamedTuple):
     location: str | None = None
     arrays: dict | None = None
 
+    @property
+    def streamable(self):
+        """True for the sources read from files (folder, tfrecord, tfds), which can be streamed;
+        the others are read into memory only."""
+        return self.kind in ("folder", "tfrecord", "tfds")
+
 
 def parse_source(source):
     """Parses a source value into a `Source`; checks arrays but touches no files.

@@ -14,13 +14,14 @@ import tensorflow as tf
 
 from keras_ssl.augment.crop import full_window
 from keras_ssl.data.bad_images import ON_BAD_IMAGE, BadImages
+from keras_ssl.data.choice import choose_pipeline
 from keras_ssl.data.folders import FOLDER_LAYOUT
 from keras_ssl.data.pipelines import (batch_seeds, check_batch_size, epoch_key_dataset,
                                       eval_dataset, replica_slots, with_length)
 from keras_ssl.data.records import DEFAULT_IMAGE_KEY, DEFAULT_LABEL_KEY
 from keras_ssl.data.service import EpochTally, check_service_address, distribute_to_service
 from keras_ssl.data.decode import decode_crops
-from keras_ssl.data.sources import check_image_size, load_arrays, parse_source
+from keras_ssl.data.sources import check_image_size, load_arrays
 from keras_ssl.data.streams import encoded_source
 
 NEEDS_LABELS = (f"a labelled source: 'folder:/path' laid out as {FOLDER_LAYOUT}, a 'tfds:NAME' "
@@ -61,8 +62,7 @@ def streaming_pretraining_dataset(
 
     Order: a folder epoch is one permutation of all images. Records: the file order is
     permuted, 16 files are read round-robin and each window of ``shuffle_window`` records is
-    permuted. Steps per epoch: ``examples per pipeline // (per-replica batch x its replicas)``
-    (the smallest shard for records); the rest of each shard fills in for skipped images.
+    permuted. Steps per epoch: `streaming_steps_per_epoch`.
 
     Bad images (unreadable files, undecodable bytes): ``on_bad_image="skip"`` drops the image,
     counts it in ``bad_images`` and logs its name once; ``"error"`` stops with the name; more
@@ -117,7 +117,7 @@ def streaming_pretraining_dataset(
     context = input_context or tf.distribute.InputContext()
     replicas, per_replica, local, first = replica_slots(context, batch_size)
     pipelines, pipeline = context.num_input_pipelines, context.input_pipeline_id
-    steps = stream.examples_per_pipeline(pipelines) // (local * per_replica)
+    steps = streaming_steps_per_epoch(stream, batch_size, pipelines)
     if steps == 0:
         raise ValueError(
             f"batch_size {batch_size} is larger than the {stream.num_examples} examples of "
@@ -172,6 +172,19 @@ def streaming_pretraining_dataset(
     return with_length(ds, steps, epochs, initial_epoch, initial_step, local)
 
 
+def streaming_steps_per_epoch(stream, batch_size, num_input_pipelines=1):
+    """The steps of an epoch of `streaming_pretraining_dataset` over `stream` (`encoded_source`):
+    the examples of each input pipeline's shard (the smallest shard for records) // its share of
+    the global `batch_size`; the rest of each shard fills in for skipped images.
+
+    Example:
+
+    >>> streaming_steps_per_epoch(encoded_source("folder:/data/photos"), 256, 2)  # doctest: +SKIP
+    468
+    """
+    return stream.examples_per_pipeline(num_input_pipelines) // (batch_size // num_input_pipelines)
+
+
 def streaming_eval_dataset(
     source,
     batch_size,
@@ -206,7 +219,7 @@ def streaming_eval_dataset(
     size = check_image_size(image_size)
     if size is None:
         raise ValueError("streaming_eval_dataset needs image_size (every image is resized to it).")
-    if parse_source(source).kind not in ("folder", "tfrecord", "tfds"):
+    if choose_pipeline(source, "streaming") == "memory":
         images, labels, _ = load_arrays(source, split, size, data_dir=data_dir)
         ds = eval_dataset(images, labels, batch_size)
         return ds if with_labels else ds.map(lambda x, _: x)

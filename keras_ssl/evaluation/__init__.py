@@ -1,9 +1,11 @@
 """Evaluation protocols for self-supervised encoders, in process or from an exported SavedModel.
 
-One module per protocol:
+One module per protocol, each registering it in :mod:`~keras_ssl.evaluation.protocols` (its
+name, run function, headline numbers and score keys, which `keras-ssl eval` reads):
 
 - :mod:`~keras_ssl.evaluation.features`: ``extract_features`` (arrays) and
-  ``extract_dataset_features`` (streamed batches) run an encoder in
+  ``extract_dataset_features`` (streamed batches), ``split_features`` (a
+  `keras_ssl.data.LabelledSplit`, either way) run an encoder in
   inference mode over uint8 images; ``SavedModelEncoder`` wraps a
   ``keras-ssl export`` SavedModel so every protocol takes it like a Keras encoder.
 - :mod:`~keras_ssl.evaluation.layer_features`: ``LayerFeatures``, the features of any named
@@ -35,7 +37,8 @@ from keras_ssl.evaluation.block_classifiers import conv_classifier, nonlinear_cl
 from keras_ssl.evaluation.clustering import (clustering_accuracy, clustering_scores,
                                              kmeans_clustering)
 from keras_ssl.evaluation.features import (SavedModelEncoder, encoder_image_size,
-                                           extract_dataset_features, extract_features)
+                                           extract_dataset_features, extract_features,
+                                           split_features)
 from keras_ssl.evaluation.finetune import finetune
 from keras_ssl.evaluation.knn import knn_accuracy, knn_predict, knn_scores
 from keras_ssl.evaluation.layer_features import (DEFAULT_MAX_DIMS, POOLED, LayerFeatures,
@@ -44,14 +47,17 @@ from keras_ssl.evaluation.layer_features import (DEFAULT_MAX_DIMS, POOLED, Layer
 from keras_ssl.evaluation.linear_probe import linear_probe
 from keras_ssl.evaluation.mlp_probe import mlp_probe
 from keras_ssl.evaluation.online_probe import OnlineLinearProbe
+from keras_ssl.evaluation.protocols import ProtocolError
 from keras_ssl.evaluation.retrieval import nearest_neighbours, ranking_metrics, retrieval_metrics
 from keras_ssl.evaluation.subsets import balanced_subset, read_subset_file
 
 __all__ = [
-    "DEFAULT_MAX_DIMS", "POOLED", "LayerFeatures", "OnlineLinearProbe", "SavedModelEncoder",
+    "DEFAULT_MAX_DIMS", "POOLED", "LayerFeatures", "OnlineLinearProbe", "ProtocolError",
+    "SavedModelEncoder",
     "adaptive_average_pool", "available_layers", "balanced_subset", "clustering_accuracy",
     "clustering_scores", "conv_classifier", "encoder_image_size", "extract_dataset_features",
     "extract_features", "finetune", "kmeans_clustering", "knn_accuracy", "knn_predict",
     "knn_scores", "linear_probe", "mlp_probe", "nearest_neighbours", "nonlinear_classifier",
-    "pooling_grid", "ranking_metrics", "read_subset_file", "retrieval_metrics", "standardize",
+    "pooling_grid", "protocols", "ranking_metrics", "read_subset_file", "retrieval_metrics",
+    "split_features", "standardize",
 ]

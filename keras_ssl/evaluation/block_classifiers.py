@@ -37,7 +37,7 @@ Where this differs from the authors' runs:
 import keras
 import numpy as np
 
-from keras_ssl.evaluation import _probe, _validation
+from keras_ssl.evaluation import _probe, _validation, protocols
 
 #: The authors' settings shared by both classifiers (their two configs).
 AUTHORS_EPOCHS = 100
@@ -320,3 +320,16 @@ def _decay(weight_decay, bias=False, batch_norm=False):
     if batch_norm:
         return {"gamma_regularizer": l2, "beta_regularizer": l2}
     return {"kernel_regularizer": l2, **({"bias_regularizer": l2} if bias else {})}
+
+
+def _register(name, order, classifier):
+    def run(data, features, seed, options, **_):
+        return classifier(features[0], data.train.labels, features[1], data.test.labels,
+                          data.num_classes, epochs=options.map_epochs, seed=seed, verbose=True)
+
+    protocols.register(name, order, run, lambda r: {f"{name} top-1": r["top1"]},
+                       scores=r"top\d|train_top1", feature_maps=True)
+
+
+_register("nonlinear", 80, nonlinear_classifier)
+_register("conv", 90, conv_classifier)

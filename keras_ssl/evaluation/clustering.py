@@ -13,7 +13,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn import cluster, metrics
 
-from keras_ssl.evaluation import _validation
+from keras_ssl.evaluation import _validation, protocols
 
 
 def clustering_accuracy(labels, assignments):
@@ -104,3 +104,14 @@ def kmeans_clustering(train_features, test_features, test_labels, num_clusters, 
                   n_init=n_init, seed=int(seed), fit_split="train", scored_split="test",
                   num_train=int(len(train_features)), num_test=int(len(test_features)))
     return result
+
+
+def _run(data, features, seed, **_):
+    return kmeans_clustering(features[0], features[1], data.test.labels, data.num_classes,
+                             seed=seed)
+
+
+protocols.register(
+    "cluster", 70, _run,
+    lambda r: {"k-means NMI": r["nmi"], "k-means ARI": r["ari"], "k-means acc": r["accuracy"]},
+    scores=r"nmi|ari|accuracy")

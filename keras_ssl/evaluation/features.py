@@ -188,6 +188,23 @@ def extract_dataset_features(encoder, dataset, num_examples=None, verbose=False)
     return features, np.concatenate(labels).astype(np.int32)
 
 
+def split_features(encoder, split, batch_size=512, verbose=True):
+    """The encoder's frozen features of every row of a labelled split
+    (`keras_ssl.data.LabelledSplit`): of its images in memory, or of its batches streamed, of
+    which only the features stay (and the labels, which the split keeps).
+
+    Example:
+
+    >>> train = split_features(encoder, data.train, 512)                   # doctest: +SKIP
+    """
+    if split.stream is None:
+        return extract_features(encoder, split.images(), batch_size, verbose)
+    features, labels = extract_dataset_features(encoder, split.batches(batch_size),
+                                                split.num_rows, verbose)
+    split.set_labels(labels)
+    return features
+
+
 def _features(encoder, batches, image_size, num_examples, verbose):
     """The encoder's inference-mode features of uint8 batches of `image_size`, concatenated."""
     size = encoder_image_size(encoder)

@@ -9,13 +9,18 @@ the train labels (see :mod:`keras_ssl.evaluation.subsets`), for 60 and 30 epochs
 The learning rate follows a cosine decay to zero, as SimCLR's code does.
 """
 
+import posixpath
+
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from keras_ssl.augment import random_flip, random_resized_crop
-from keras_ssl.evaluation import _probe, _progress, _validation
+from keras_ssl.data.sources import split_file_names
+from keras_ssl.evaluation import _probe, _progress, _validation, protocols
 from keras_ssl.evaluation.features import encoder_image_size, extract_features
+from keras_ssl.evaluation.subsets import balanced_subset, read_subset_file
 
 
 def finetune(encoder, train_images, train_labels, test_images, test_labels, num_classes,
@@ -157,3 +162,50 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
         "seed": int(seed),
         "num_classes": num_classes,
     }
+
+
+def _run(data, loader, seed, options, subset=None, epochs=None, protocol="finetune", **_):
+    """SimCLR's fine-tuning of a fresh copy of the encoder on the train split's `subset` rows."""
+    try:
+        train_x, train_y, test_x = data.finetune_arrays(protocol, subset)
+    except ValueError as err:  # More images than the memory limit.
+        raise protocols.ProtocolError(str(err)) from err
+    return finetune(loader(), train_x, train_y, test_x, data.test.labels, data.num_classes,
+                    epochs=epochs or options.finetune_epochs,
+                    batch_size=options.finetune_batch_size,
+                    learning_rate=options.finetune_learning_rate, seed=seed,
+                    num_train_split=len(data.train.labels), verbose=True)
+
+
+def _run_semi(data, loader, seed, options, **_):
+    """Fine-tuning on each label subset: class-balanced fractions, or a subset file."""
+    try:
+        if options.subset_file:
+            subset = read_subset_file(options.subset_file, len(data.train.labels),
+                                      split_file_names(data.source, data.splits[0]))
+            subsets = {posixpath.basename(options.subset_file): (
+                subset, options.semi_epochs or 30, options.subset_file)}
+        else:
+            subsets = {f"{fraction:.0%}": (
+                balanced_subset(data.train.labels, fraction, seed),
+                options.semi_epochs or (60 if fraction <= 0.01 else 30),
+                f"class-balanced {fraction:g} of the train split, seed {seed}")
+                for fraction in options.semi_fractions}
+    except ValueError as err:  # A bad subset file or fraction.
+        raise protocols.ProtocolError(str(err)) from err
+    results = {}
+    for name, (subset, epochs, origin) in subsets.items():
+        logging.info("semi-supervised fine-tuning on %s: %d labelled train images", name,
+                     len(subset))
+        results[name] = {**_run(data, loader, seed, options, subset, epochs, "semi"),
+                         "subset": origin, "subset_split": data.splits[0]}
+    return {"protocol": "semi", "subsets": results}
+
+
+_FINETUNE = protocols.register("finetune", 40, _run, lambda r: {"fine-tune top-1": r["top1"]},
+                               scores=r"top\d|train_loss", frozen_features=False)
+protocols.register(
+    "semi", 50, _run_semi,
+    lambda r: {f"semi {name} top-1": s["top1"] for name, s in r["subsets"].items()},
+    scores=_FINETUNE.scores, frozen_features=False,
+    settings=lambda r: {name: _FINETUNE.report_settings(s) for name, s in r["subsets"].items()})

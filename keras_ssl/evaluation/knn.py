@@ -10,7 +10,7 @@ the largest summed weight is predicted.
 
 import numpy as np
 
-from keras_ssl.evaluation import _validation
+from keras_ssl.evaluation import _validation, protocols
 from keras_ssl.evaluation.retrieval import nearest_neighbours
 
 WEIGHTINGS = ("exp", "uniform")
@@ -171,3 +171,25 @@ def knn_accuracy(
         batch_size=batch_size,
     )
     return float(np.mean(predictions == test_labels))
+
+
+def _run(data, features, ev, **_):
+    """Wu et al.'s weighted kNN and plain majority kNN, with the run's k and temperature."""
+    train_f, test_f = features
+    kwargs = dict(k=min(ev.knn_k, len(train_f)), temperature=ev.knn_temperature)
+    return {
+        "protocol": "knn",
+        "top1": knn_accuracy(train_f, data.train.labels, test_f, data.test.labels,
+                             data.num_classes, weighting="exp", **kwargs),
+        "majority_top1": knn_accuracy(train_f, data.train.labels, test_f, data.test.labels,
+                                      data.num_classes, weighting="uniform", **kwargs),
+        **kwargs, "metric": "cosine", "weighting": "exp(sim / temperature)",
+        "majority_weighting": "uniform", "memory": "train split features",
+        "num_train": int(len(train_f)), "num_test": int(len(test_f)),
+    }
+
+
+protocols.register(
+    "knn", 10, _run, lambda r: {"kNN top-1": r["top1"], "kNN majority top-1": r["majority_top1"]},
+    scores=r"top1|majority_top1", default=True, random_init=True,
+    legacy=protocols.LegacyKeys({"knn_top1": "top1"}, {"random_init_knn_top1": "top1"}, "knn"))

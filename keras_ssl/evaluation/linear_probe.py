@@ -7,7 +7,7 @@ is frozen, and only a linear layer on its features is trained with
 cross-entropy; test top-1 / top-5 measure how linearly separable the classes are.
 """
 
-from keras_ssl.evaluation import _probe
+from keras_ssl.evaluation import _probe, protocols
 
 
 def linear_probe(
@@ -73,3 +73,15 @@ def linear_probe(
         protocol="linear_probe", hidden_dims=(), dropout=0.0, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay, seed=seed,
         verbose=verbose)
+
+
+def _run(data, features, ev, seed, **_):
+    return linear_probe(features[0], data.train.labels, features[1], data.test.labels,
+                        data.num_classes, epochs=ev.linear_epochs, seed=seed, verbose=True)
+
+
+protocols.register(
+    "linear", 20, _run, lambda r: {"linear top-1": r["top1"], "linear top-5": r["top5"]},
+    scores=r"top\d|train_top1", default=True,
+    legacy=protocols.LegacyKeys({"linear_top1": "top1", "linear_top5": "top5"}, {},
+                                "linear_probe"))

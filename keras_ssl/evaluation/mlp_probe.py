@@ -7,7 +7,7 @@ with dropout rate 0.2 (its public code, ``MLPClassifier(n_hidden=1024, p=0.2)``)
 It measures what a small non-linear read-out recovers beyond linear separability.
 """
 
-from keras_ssl.evaluation import _probe
+from keras_ssl.evaluation import _probe, protocols
 
 
 def mlp_probe(
@@ -61,3 +61,12 @@ def mlp_probe(
         protocol="mlp_probe", hidden_dims=(hidden_dim,), dropout=dropout, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay, seed=seed,
         verbose=verbose)
+
+
+def _run(data, features, ev, seed, **_):
+    return mlp_probe(features[0], data.train.labels, features[1], data.test.labels,
+                     data.num_classes, epochs=ev.linear_epochs, seed=seed, verbose=True)
+
+
+protocols.register("mlp", 30, _run, lambda r: {"MLP top-1": r["top1"]},
+                   scores=r"top\d|train_top1")

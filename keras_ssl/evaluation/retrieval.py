@@ -12,7 +12,10 @@ the top k, as in the hashing literature, e.g. Cao et al. 2017, "HashNet").
 import numpy as np
 import tensorflow as tf
 
-from keras_ssl.evaluation import _validation
+from keras_ssl.evaluation import _validation, protocols
+
+# The cut-offs `keras-ssl eval` reports (those up to the gallery size).
+RETRIEVAL_KS = (1, 5, 10, 100)
 
 
 @tf.function(reduce_retracing=True)
@@ -136,3 +139,16 @@ def retrieval_metrics(gallery_features, gallery_labels, query_features, query_la
     metrics.update(protocol="retrieval", metric="cosine", ks=list(ks),
                    num_gallery=int(len(gallery_features)), num_queries=int(len(query_features)))
     return metrics
+
+
+def _run(data, features, **_):
+    ks = [k for k in RETRIEVAL_KS if k <= len(features[0])]
+    return retrieval_metrics(features[0], data.train.labels, features[1], data.test.labels, ks=ks)
+
+
+def _headline(result):
+    k = result["ks"][-1]
+    return {"R@1": result["recall@1"], f"mAP@{k}": result[f"map@{k}"]}
+
+
+protocols.register("retrieval", 60, _run, _headline, scores=r"(recall|precision|map)@\d+")
