@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from keras_ssl.data.sources import check_image_size, parse_source
 
+
 def decoded_mb(num_images, image_size):
     """MB that `num_images` RGB uint8 images of `image_size` take decoded."""
     height, width = check_image_size(image_size)
@@ -31,7 +32,7 @@ def choose_pipeline(source, pipeline="auto", *, stream=None, image_size=None,
     as given (the run's own choice; what cannot be done is refused later, naming the key) and
     streams whatever a tf.data `service` serves. Evaluation reads a split the way it can: a
     source read into memory only in memory, ``tfrecord:`` (which `load_arrays` cannot read)
-    streamed, others as set. For "auto" the split is kept in memory when its images (at most
+    streamed, others as set; "auto" streams ``tfrecord:`` for training as well. For "auto" the split is kept in memory when its images (at most
     `max_examples` of them) decoded at `image_size` fit in `memory_limit_mb` and it has labels
     (`load_arrays` reads labelled splits); training also needs its images to have `image_size`
     already, since resizing them first would crop an upsampled image (evaluation resizes whole
@@ -53,7 +54,7 @@ def choose_pipeline(source, pipeline="auto", *, stream=None, image_size=None,
         return "streaming"
     if not parsed.streamable:
         return "memory"
-    if not training and parsed.kind == "tfrecord":
+    if parsed.kind == "tfrecord":  # under "auto" for training too
         return "streaming"
     if pipeline != "auto":
         return pipeline
