@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_ssl.cli.workdir import Workdir
 from keras_ssl.encoders import ResNet18
 from keras_ssl.losses import nt_xent
 from keras_ssl.methods import RotNet, SimCLR
@@ -132,3 +133,15 @@ def test_cli_trains_in_bfloat16_and_float16(tiny_cifar10, tmp_path):
         with open(tmp_path / precision / "history.csv") as f:
             rows = list(csv.DictReader(f))
         assert len(rows) == 1 and math.isfinite(float(rows[0]["loss"]))
+        # encoder.keras keeps the run's policy; evaluation and export load it in float32.
+        saved = keras.models.load_model(tmp_path / precision / "encoder.keras")
+        assert saved.dtype_policy.name == f"mixed_{precision}"
+        loaded = Workdir(str(tmp_path / precision)).load_encoder()
+        assert loaded.dtype_policy.name == "float32"
+        for a, b in zip(saved.get_weights(), loaded.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        images = np.random.default_rng(0).uniform(size=(4, 32, 32, 3)).astype("float32")
+        features = loaded(images, training=False)
+        assert features.dtype == "float32"
+        reference = saved(images, training=False).numpy().astype("float32")
+        np.testing.assert_allclose(features.numpy(), reference, atol=0.05 * np.abs(reference).max())

@@ -130,7 +130,7 @@ def evaluate(workdir=None, options=None):
     if options.encoder:
         load_encoder = functools.partial(evaluation.SavedModelEncoder, options.encoder)
     else:
-        load_encoder = functools.partial(keras.models.load_model, wd.require_encoder())
+        load_encoder = wd.load_encoder
     with data_errors():  # Not a SavedModel of `keras-ssl export`.
         encoder = load_encoder()
     image_size = evaluation.encoder_image_size(encoder) or (d.image_size,) * 2

@@ -1,6 +1,5 @@
 """`keras-ssl export`: the trained encoder as a SavedModel for TF Serving."""
 
-import keras
 import tensorflow as tf
 
 from keras_ssl.cli import UsageError
@@ -19,7 +18,7 @@ def export(workdir, output=None, overwrite=False, layers=()):
     if tf.io.gfile.isdir(output) and tf.io.gfile.listdir(output) and not overwrite:
         raise UsageError(f"{output} is not empty (an earlier export?); pass --overwrite to replace "
                          "it, or another --output.")
-    encoder = keras.models.load_model(wd.require_encoder())
+    encoder = wd.load_encoder()
     if list(layers) == ["all"]:
         layers = feature_layers(encoder)
     try:

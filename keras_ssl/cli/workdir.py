@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 
+import keras
 import ml_collections
 import tensorflow as tf
 from absl import logging
@@ -138,6 +139,22 @@ class Workdir:
                 f"{self.encoder_path} not found: training in {self.path} has not finished; re-run "
                 "`keras-ssl train` with the same --config and --workdir to resume it.")
         return self.encoder_path
+
+    def load_encoder(self):
+        """The run's `encoder.keras`, computing in float32 whatever policy it was trained under.
+
+        The file keeps the run's policy (a `model.fit` user loading it gets what they trained),
+        but evaluation and export read features in float32, as they did before encoders saved
+        their policy: bfloat16 features would move kNN and probe numbers, and TF Serving on a CPU
+        without bfloat16 would run slowly. Mixed policies keep float32 variables, so the weights
+        carry over exactly.
+        """
+        encoder = keras.models.load_model(self.require_encoder())
+        if encoder.dtype_policy.name == "float32":
+            return encoder
+        float32 = type(encoder).from_config({**encoder.get_config(), "dtype": "float32"})
+        float32.set_weights(encoder.get_weights())
+        return float32
 
 
 def _is_stale(holder):
