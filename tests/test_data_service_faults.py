@@ -135,13 +135,17 @@ def test_epoch_tally_passes_interleaved_whole_epochs():
     assert _tallied(order) == (order, None)
     assert _tallied([(1, 2), (2, 0), (2, 1), (2, 2)], initial_epoch=1, first_step=2) == (
         [(1, 2), (2, 0), (2, 1), (2, 2)], None)
+    # A worker slow to begin its epoch (a loaded machine: seen in CI) while another delivers
+    # whole epochs is not a lost one.
+    late = [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2), (0, 0), (0, 1), (0, 2)]
+    assert _tallied(late) == (late, None)
 
 
 @pytest.mark.parametrize("positions, problem", [
     ([(0, 0), (0, 2)], "batch 2 of data epoch 0 arrived where batch 1 was next"),
     ([(0, 0), (0, 0)], "batch 0 of data epoch 0 arrived where batch 1 was next"),
-    ([(0, 0), (0, 1), (0, 2), (2, 0), (2, 1), (2, 2), (3, 0), (3, 1)],
-     "data epoch 1 stopped at batch 0 of 3 while later epochs went on"),
+    ([(0, 0), (0, 1), (0, 2), (2, 0), (2, 1), (2, 2), (3, 0), (3, 1), (3, 2)],
+     "the stream ended with data epoch 1 incomplete"),  # never began: known at the end
     ([(0, 0), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)],
      "data epoch 0 stopped at batch 1 of 3 while later epochs went on"),
     ([(0, 0), (0, 1), (0, 2), (1, 0)], "the stream ended with data epoch 1 incomplete"),

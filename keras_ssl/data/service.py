@@ -120,9 +120,9 @@ class EpochTally:
 
     `checked` follows the batches of one iteration (a scan: Keras may iterate twice) by their
     ``(data epoch, batch of the epoch)``. Each worker delivers its epochs whole and in order, so
-    a batch out of order, an epoch behind the newest that gets no batch while ``per_epoch``
+    a batch out of order, a begun epoch behind the newest that gets no batch while ``per_epoch``
     batches of others arrive (its worker is gone: TF does not redo its split), or a stream that
-    ends short mean lost batches: `LostBatches`, also kept in ``errors.error`` (a `BadImages`),
+    ends short (an epoch that never began, or one that stopped) mean lost batches: `LostBatches`, also kept in ``errors.error`` (a `BadImages`),
     which the command line reports as one line.
     """
 
@@ -136,12 +136,16 @@ class EpochTally:
         end = tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), spec[:2])
         end += (tf.constant([-1, -1], tf.int64),)  # marks the stream's end
         zero = tf.constant(0, tf.int64)
-        start = (tf.one_hot(0, self.n, zero + self.first_step, zero), tf.zeros([self.n], tf.int64),
-                 zero - 1, zero)
+        start = (self._first_batches(), tf.zeros([self.n], tf.int64), zero - 1, zero)
         ds = dataset.concatenate(tf.data.Dataset.from_tensors(end)).scan(start, self._tally)
         ds = ds.map(lambda out, skipped, keep, status: (
             out, skipped, tf.logical_and(self._check(status), keep)))
         return ds.filter(lambda *e: e[2]).map(lambda o, skipped, _: (o, skipped))
+
+    def _first_batches(self):
+        """Each epoch's first batch: `first_step` for the first (a resumed run), 0 for the rest."""
+        return tf.one_hot(0, self.n, tf.constant(self.first_step, tf.int64),
+                          tf.constant(0, tf.int64))
 
     def _tally(self, state, element):
         """State (each epoch's next batch and last news, the newest, batches received) after a
@@ -157,7 +161,11 @@ class EpochTally:
         expected = next_[i]
         next_ = tf.tensor_scatter_nd_update(next_, [[i]], [step + 1])
         news = tf.tensor_scatter_nd_update(news, [[i]], [count])
-        stalled = (epochs < newest) & (next_ < self.per_epoch) & (count - news > self.per_epoch)
+        # Only a begun epoch stalls: a worker slow to start its first batch (a loaded machine) is
+        # not a lost one; an epoch that never begins is caught when the stream ends.
+        begun = next_ > self._first_batches()
+        stalled = (epochs < newest) & begun & (next_ < self.per_epoch) & (
+            count - news > self.per_epoch)
         short = tf.argmax(tf.cast(state[0] < self.per_epoch, tf.int64))
         lost = tf.argmax(tf.cast(stalled, tf.int64))
         status = tf.case([
