@@ -91,7 +91,14 @@ def _signal_mid_epoch(command, workdir, signum=signal.SIGKILL):
             if sent_at is not None:
                 break
         time.sleep(0.01)
-    stderr = process.communicate(timeout=120)[1]
+    try:
+        stderr = process.communicate(timeout=300)[1]
+    except subprocess.TimeoutExpired:  # Say where it hangs: train_run.py dumps its stacks.
+        os.kill(process.pid, signal.SIGUSR1)
+        time.sleep(2)
+        process.kill()
+        pytest.fail(f"the run went on 300 s after signal {signum} at step {sent_at}; its "
+                    f"threads:\n{process.communicate()[1][-8000:]}")
     assert sent_at is not None, f"the run ended before the signal:\n{stderr[-3000:]}"
     return sent_at, process.returncode, stderr
 

@@ -10,10 +10,12 @@ the new checkpoint's data file is written, then truncated, and the process SIGKI
 `tf.train.CheckpointManager` records the checkpoint as the latest. `--nan-at-step N` multiplies
 the N-th training step's batch (counted from 1 over the run) by NaN, so its loss, gradients and
 updated weights are NaN. `--sigterm-at-step N` makes the process send itself SIGTERM as the N-th
-step begins, as a preemption notice would.
+step begins, as a preemption notice would. SIGUSR1 dumps every thread's Python stack to stderr
+(a test whose run hangs says where).
 """
 
 import argparse
+import faulthandler
 import os
 import signal
 from unittest import mock
@@ -75,6 +77,7 @@ def _signalling_stop(sigterm_at):
 
 
 def main():
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--die-in-save", type=int, default=None)
