@@ -17,10 +17,12 @@ import textwrap
 import warnings
 
 import keras
+import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import subprocess_env
 from keras_ssl import data
 from keras_ssl.cli import builders
 from keras_ssl.cli.config import base_config, load_recipe, recipe_names, validate_config
@@ -179,3 +181,41 @@ def test_after_fit_the_model_is_its_encoder_and_saves_loads_and_exports(name, ti
     served_array, served_bytes = json.loads(run("-c", script).strip().splitlines()[-1])
     np.testing.assert_allclose(served_array, embeddings, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(served_bytes, embeddings, rtol=1e-5, atol=1e-5)
+
+
+UNSET_OVERRIDES = {int: ("7", 7), tuple: ("(0.3,1.0)", (0.3, 1.0))}
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_default_can_be_overridden_on_the_command_line(name, tmp_path):
+    """A default left to the method (None) is typed (`registry.unset`), so that `--config.a.b=v`
+    sets it: ml_collections refuses to override a bare None."""
+    spec = registry.get(name)
+    unset = [(section, key, value.get_type())
+             for section, defaults in (("model", spec.model), ("augment", spec.augment))
+             for key, value in defaults.items()
+             if isinstance(value, ml_collections.FieldReference)]
+    bare = [f"{s}.{k}" for s, d in (("model", spec.model), ("augment", spec.augment))
+            for k, v in d.items() if v is None]
+    assert not bare, f"bare None defaults, not overridable: {bare}"
+    if not unset:
+        return
+    recipe = tmp_path / "recipe.py"
+    recipe.write_text("from keras_ssl.cli.config import base_config\n\n\n"
+                      f"def get_config():\n    return base_config({name!r})\n")
+    # As `keras-ssl` parses them: absl's flags with ml_collections' config flag, in a process.
+    parse = textwrap.dedent("""
+        from absl import app
+        from ml_collections import config_flags
+        config = config_flags.DEFINE_config_file("config", None, lock_config=True)
+        app.run(lambda _: print("CONFIG " + config.value.to_json_best_effort()))
+    """)
+    run = subprocess.run([sys.executable, "-c", parse, f"--config={recipe}",
+                          *(f"--config.{s}.{k}={UNSET_OVERRIDES[t][0]}" for s, k, t in unset)],
+                         env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    parsed = json.loads(run.stdout.split("CONFIG ", 1)[1])
+    for section, key, field_type in unset:
+        assert tuple(np.ravel(parsed[section][key])) == tuple(np.ravel(
+            UNSET_OVERRIDES[field_type][1])), (section, key)
+        assert base_config(name)[section][key] is None  # the method derives it by default

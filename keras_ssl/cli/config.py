@@ -47,8 +47,7 @@ def base_config(method, encoder="resnet"):
     c.encoder = ml_collections.ConfigDict(dict(
         kind=encoder, **encoders.get(encoder).default_config(), synchronized_bn=False))
     # The method's own sections, the defaults its module registers (keras_ssl.methods.registry).
-    c.model = ml_collections.ConfigDict(spec.default_model())
-    c.augment = ml_collections.ConfigDict(spec.default_augment())
+    c.model, c.augment = spec.config_sections()
     c.train = ml_collections.ConfigDict(dict(
         batch_size=256,  # global batch
         epochs=100,

@@ -259,6 +259,6 @@ registry.register(
                reconstruction_weight=0.999, adversarial_weight=0.001,
                discriminator_learning_rate=2e-4, discriminator_input="region",
                channelwise_dropout=0.0, synchronized_bn=False),
-    augment=dict(kind="central", hole_size=None, num_blocks=4, block_size=None, coverage=0.25,
-                 overlap=1, flip_probability=0.5),
+    augment=dict(kind="central", hole_size=registry.unset(int), num_blocks=4,
+                 block_size=registry.unset(int), coverage=0.25, overlap=1, flip_probability=0.5),
     views=context_encoder_views, checks=_checks, preview=_preview, eval_figures=_eval_figures)

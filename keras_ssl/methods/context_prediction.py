@@ -130,8 +130,9 @@ registry.register(
     # pixels (the authors' code); the pair anywhere on a grid at a random offset (train.py).
     # tile_size / gap / jitter / min_pixels None: those proportions of data.image_size
     # (the context_prediction_imagenet recipe sets 96 / 48 / 7 / 100).
-    augment=dict(tile_size=None, gap=None, jitter=None, normalize=True, color_mode="project",
-                 grey_probability=0.3, crop_scale=None, pixelation_probability=1.0 / 3.0,
-                 min_pixels=None),
+    augment=dict(tile_size=registry.unset(int), gap=registry.unset(int),
+                 jitter=registry.unset(int), normalize=True, color_mode="project",
+                 grey_probability=0.3, crop_scale=registry.unset(tuple),
+                 pixelation_probability=1.0 / 3.0, min_pixels=registry.unset(int)),
     views=context_views, checks=_checks, run_arguments=_run_arguments,
     whole_image_encoder=whole_image_encoder, preview=_preview)

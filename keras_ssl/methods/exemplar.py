@@ -145,8 +145,8 @@ registry.register(
     # here K fresh ones per seed in every batch.
     # sampled_classes: ours, for large N (the paper uses the full softmax); 0, not None, so that
     # --config.model.sampled_classes=M can override it.
-    model=dict(num_seeds=None, sampled_classes=0, seed=0),
-    augment=dict(num_views=2, patch_size=None, translation=0.2, scale=(0.7, 1.4), rotation=20.0,
-                 pca_contrast=(0.5, 2.0), hsv_power=(0.25, 4.0), hsv_multiply=(0.7, 1.4),
-                 hsv_add=(-0.1, 0.1), hue=(-0.1, 0.1)),
+    model=dict(num_seeds=registry.unset(int), sampled_classes=0, seed=0),
+    augment=dict(num_views=2, patch_size=registry.unset(int), translation=0.2, scale=(0.7, 1.4),
+                 rotation=20.0, pca_contrast=(0.5, 2.0), hsv_power=(0.25, 4.0),
+                 hsv_multiply=(0.7, 1.4), hsv_add=(-0.1, 0.1), hue=(-0.1, 0.1)),
     views=exemplar_views, checks=_checks, run_arguments=_run_arguments, preview=_preview)

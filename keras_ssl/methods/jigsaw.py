@@ -122,8 +122,9 @@ registry.register(
     # inside each cell (gap 11, jitter +-5 here), P = 100 permutations of maximal Hamming distance,
     # each tile's mean and std normalised, 30% of the images grey. tile_size / gap / jitter None:
     # those proportions of data.image_size (the jigsaw_imagenet recipe sets 64 / 11 / 5).
-    augment=dict(tile_size=None, gap=None, jitter=None, num_permutations=100, permutation_seed=0,
-                 normalize=True, color_mode="grey", grey_probability=0.3, crop_scale=None,
-                 channel_jitter=None),
+    augment=dict(tile_size=registry.unset(int), gap=registry.unset(int),
+                 jitter=registry.unset(int), num_permutations=100, permutation_seed=0,
+                 normalize=True, color_mode="grey", grey_probability=0.3,
+                 crop_scale=registry.unset(tuple), channel_jitter=registry.unset(int)),
     views=jigsaw_views, checks=_checks, run_arguments=_run_arguments,
     whole_image_encoder=whole_image_encoder, preview=_preview)

@@ -20,7 +20,21 @@ import copy
 import dataclasses
 from typing import Callable
 
+import ml_collections
+
 _REGISTRY = {}
+
+
+def unset(field_type):
+    """A default of None (the method derives the value, e.g. from the image size) that
+    `--config.<section>.<key>=value` can still set: ml_collections parses an override by the
+    field's type, and refuses to override a bare None."""
+    return ml_collections.FieldReference(None, field_type=field_type)
+
+
+def _values(section):
+    return {key: value.get() if isinstance(value, ml_collections.FieldReference) else value
+            for key, value in copy.deepcopy(section).items()}
 
 
 def _no_checks(config):
@@ -80,10 +94,17 @@ class MethodSpec:
     whole_image_encoder: Callable = _encoder_itself
 
     def default_model(self):
-        return copy.deepcopy(self.model)
+        """The `model` defaults as values (`unset` ones None)."""
+        return _values(self.model)
 
     def default_augment(self):
-        return copy.deepcopy(self.augment)
+        """The `augment` defaults as values (`unset` ones None)."""
+        return _values(self.augment)
+
+    def config_sections(self):
+        """Fresh `model` and `augment` ConfigDicts, `unset` keys typed for overrides."""
+        return (ml_collections.ConfigDict(copy.deepcopy(self.model)),
+                ml_collections.ConfigDict(copy.deepcopy(self.augment)))
 
     def build(self, config, encoder, steps_per_epoch=None):
         """The method on `encoder` with the config's `model` section."""
