@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_ssl import losses
 from keras_ssl.losses import nt_xent
 
 
@@ -109,3 +110,15 @@ def test_nt_xent_accepts_low_precision_inputs():
     ref_loss, _ = nt_xent_reference(tf.cast(tf.constant(z1, tf.bfloat16), tf.float32).numpy(),
                                     tf.cast(tf.constant(z2, tf.bfloat16), tf.float32).numpy(), 0.5)
     np.testing.assert_allclose(loss.numpy(), ref_loss, rtol=1e-5)
+
+
+def test_embedding_std_matches_numpy_and_reads_collapse():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(512, 64)) * rng.uniform(0.5, 3.0, size=(512, 1))
+    normed = z / np.linalg.norm(z, axis=1, keepdims=True)
+    expected = normed.std(axis=0).mean()  # population std, as tf.math.reduce_std
+    np.testing.assert_allclose(losses.embedding_std(tf.constant(z, tf.float32)), expected, rtol=1e-5)
+    # Healthy isotropic embeddings: ~1/sqrt(d); one vector for all images: 0.
+    assert abs(expected - 1 / np.sqrt(64)) < 0.01
+    collapsed = np.tile(z[:1], (512, 1)) + 1e-6 * rng.normal(size=(512, 64))
+    assert float(losses.embedding_std(tf.constant(collapsed, tf.float32))) < 1e-4
