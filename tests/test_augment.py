@@ -18,6 +18,7 @@ from keras_ssl.augment import (MultiViewTransform, PaddedCropFlipTransform, Rota
                                SimCLRTransform, color_distortion, color_jitter, random_flip,
                                random_gaussian_blur, random_grayscale, random_padded_crop,
                                random_resized_crop, random_solarize, rotate_all, to_float_images)
+from keras_ssl.augment._random import apply_where
 from keras_ssl.augment import color as color_module
 from keras_ssl.augment.color import (adjust_brightness, adjust_contrast, adjust_hue,
                                      adjust_saturation)
@@ -585,3 +586,28 @@ def test_transform_in_parallel_tf_data_map_draws_fresh_parameters(name):
     for a, b in zip(outputs, run()):
         for va, vb in zip(a, b):
             np.testing.assert_array_equal(va, vb)
+
+
+def test_apply_where_runs_fn_on_the_selected_images_only():
+    images = tf.reshape(tf.range(6 * 2 * 2 * 1, dtype=tf.float32), [6, 2, 2, 1])
+    seen = []
+
+    def fn(selected, indices):
+        seen.append(indices)
+        return -selected - tf.cast(indices, tf.float32)[:, None, None, None]
+
+    mask = tf.constant([True, False, False, True, True, False])
+    out = apply_where(mask, fn, images).numpy()
+    expected = images.numpy().copy()
+    for i in (0, 3, 4):
+        expected[i] = -expected[i] - i
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(seen[0], [0, 3, 4])
+    # Nothing selected: fn is not run on an empty batch (MirrorPad refuses one) and shapes stay.
+    none = apply_where(tf.zeros([6], tf.bool), lambda x, i: tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]],
+                                                                   mode="REFLECT")[:, 1:-1, 1:-1],
+                       images)
+    np.testing.assert_array_equal(none, images)
+    graph = tf.function(lambda x: apply_where(mask, fn, x)).get_concrete_function(
+        tf.TensorSpec([6, 2, 2, 1])).structured_outputs
+    assert graph.shape == (6, 2, 2, 1)

@@ -306,3 +306,21 @@ def test_in_memory_transforms_are_unchanged_and_equal_their_two_stages(name):
     if name == "simclr":  # The batched crop, then the streaming stage: the same output.
         crop = augment.random_resized_crop(images / 255.0, 24, split_seed(SEED, 5)[0])
         np.testing.assert_array_equal(transform.augment_crops([crop], SEED), out)
+
+
+@pytest.mark.parametrize("crop,size", [((60, 90), (224, 224)), ((224, 224), (224, 224)),
+                                       ((240, 100), (224, 224)), ((30, 40), (16, 16))])
+def test_crops_are_resized_as_the_antialiased_bilinear_resize(crop, size):
+    # Enlarged crops take the plain bilinear kernel (faster), which is the antialiased one when
+    # enlarging; a crop shrunk along either side keeps the antialiased resize.
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (256, 256, 3)).astype(np.uint8)
+    contents = tf.io.encode_png(image)
+    window = lambda h, w: tf.constant([[5, 7, crop[0], crop[1]]])  # noqa: E731
+    (out,) = decode_crops(contents, window, [size])
+    region = image[5:5 + crop[0], 7:7 + crop[1]].astype(np.float32)
+    expected = tf.image.resize(region, size, method="bilinear", antialias=True).numpy()
+    np.testing.assert_allclose(out.numpy(), np.clip(expected, 0, 255), atol=1e-3)
+    shrunk = crop[0] > size[0] or crop[1] > size[1]
+    plain = tf.image.resize(region, size, method="bilinear").numpy()
+    assert shrunk == (np.abs(plain - expected).max() > 1.0)  # the cases do differ where shrunk

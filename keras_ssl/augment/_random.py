@@ -32,3 +32,22 @@ def select(mask, if_true, if_false):
 def batch_size(images):
     """The batch dimension, static when known (keeps shapes static for tf.data and XLA/TPU)."""
     return images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
+
+
+def apply_where(mask, fn, images):
+    """`fn(selected, indices)` on the images where `mask` [B] is True, the others unchanged.
+
+    One partition and one stitch: `fn` runs on the selected images only (`indices`, int32 [n],
+    are their places in the batch, to gather per-image parameters), which is cheaper than running
+    it on the whole batch and selecting once it costs more than two copies of the batch. The
+    static shape is kept.
+    """
+    images = tf.convert_to_tensor(images)
+    mask = tf.cast(mask, tf.int32)
+    parts = tf.dynamic_partition(images, mask, 2)
+    indices = tf.dynamic_partition(tf.range(tf.shape(images)[0]), mask, 2)
+    # No image selected: fn is skipped (some ops, e.g. MirrorPad, refuse an empty batch).
+    selected = tf.cond(tf.size(indices[1]) > 0, lambda: fn(parts[1], indices[1]),
+                       lambda: parts[1])
+    out = tf.dynamic_stitch(indices, [parts[0], selected])
+    return tf.ensure_shape(out, images.shape)

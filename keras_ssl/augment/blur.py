@@ -2,24 +2,31 @@
 
 import tensorflow as tf
 
-from keras_ssl.augment._random import batch_size, bernoulli, select, split_seed
+from keras_ssl.augment._random import apply_where, batch_size, bernoulli, split_seed
 
 
 def random_gaussian_blur(images, seed, probability=0.5, sigma=(0.1, 2.0), kernel_size=None):
     """Blur each image with `probability`, with its own sigma drawn uniformly from `sigma`.
 
-    All images are blurred in one separable depthwise convolution: the batch is moved into the channel
-    axis so every image gets its own kernel. `kernel_size` defaults to 10% of the image height (odd).
-    images: float [B, H, W, C] with static H, W, C.
+    Only the images drawn for blurring are convolved (`apply_where`). `kernel_size` defaults to
+    10% of the image height (odd). images: float [B, H, W, C] with static H, W, C.
     """
     images = tf.convert_to_tensor(images, tf.float32)
-    _, height, width, channels = images.shape
     if kernel_size is None:
-        kernel_size = max(3, int(0.1 * height) // 2 * 2 + 1)
-    radius = kernel_size // 2
+        kernel_size = max(3, int(0.1 * images.shape[1]) // 2 * 2 + 1)
     batch = batch_size(images)
     s_sigma, s_apply = split_seed(seed, 2)
     sigmas = tf.random.stateless_uniform([batch], minval=sigma[0], maxval=sigma[1], seed=s_sigma)
+    return apply_where(bernoulli(batch, probability, s_apply),
+                       lambda x, which: gaussian_blur(x, tf.gather(sigmas, which), kernel_size),
+                       images)
+
+
+def gaussian_blur(images, sigmas, kernel_size):
+    """Each image blurred with its own sigma (float32 [B]), in one separable depthwise convolution:
+    the batch is moved into the channel axis so every image gets its own kernel; reflect padding."""
+    _, height, width, channels = images.shape
+    radius = kernel_size // 2
     offsets = tf.range(-radius, radius + 1, dtype=tf.float32)
     kernels = tf.exp(-(offsets[None, :] ** 2) / (2.0 * sigmas[:, None] ** 2))
     kernels /= tf.reduce_sum(kernels, axis=1, keepdims=True)  # [B, K]
@@ -33,5 +40,4 @@ def random_gaussian_blur(images, seed, probability=0.5, sigma=(0.1, 2.0), kernel
     horizontal = kernel_t[None, :, :, None]
     blurred = tf.nn.depthwise_conv2d(stacked, vertical, [1, 1, 1, 1], "VALID")
     blurred = tf.nn.depthwise_conv2d(blurred, horizontal, [1, 1, 1, 1], "VALID")
-    blurred = tf.transpose(tf.reshape(blurred, [height, width, batch, channels]), [2, 0, 1, 3])
-    return select(bernoulli(batch, probability, s_apply), blurred, images)
+    return tf.transpose(tf.reshape(blurred, [height, width, -1, channels]), [2, 0, 1, 3])

@@ -7,9 +7,11 @@ SimCLR v2's default implementation. All draws, including the order, are per imag
 clipped to [0, 1] after each operation as in the SimCLR code.
 """
 
+import itertools
+
 import tensorflow as tf
 
-from keras_ssl.augment._random import batch_size, bernoulli, select, split_seed
+from keras_ssl.augment._random import apply_where, batch_size, bernoulli, split_seed
 
 _GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # ITU-R 601-2 luma, as tf.image.rgb_to_grayscale.
 
@@ -100,23 +102,36 @@ def color_jitter(images, seed, brightness, contrast, saturation, hue, probabilit
     h = _uniform(batch, -hue, hue, s_h)
     factors = [b, c, s, h]
     ops = [adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue]
-    # A random permutation per image (argsort of uniform noise); at each of the four slots every
-    # image goes through its own operation: partition the batch by operation, apply, stitch back.
+    # A random permutation per image (argsort of uniform noise). The batch is split once by
+    # order (24 groups, and a 25th of the images left as they are, with 1 - probability), each
+    # group goes through its four operations and the groups are stitched back: one copy of the
+    # batch in and one out, not one of each per slot.
     order = tf.argsort(tf.random.stateless_uniform([batch, 4], seed=s_order), axis=1)
-    out = images
-    for slot in range(4):
-        which = order[:, slot]
-        parts = tf.dynamic_partition(out, which, 4)
-        indices = tf.dynamic_partition(tf.range(batch), which, 4)
-        parts = [op(part, tf.gather(f, idx)) for op, part, f, idx in zip(ops, parts, factors, indices)]
-        out = tf.dynamic_stitch(indices, parts)
-    return select(bernoulli(batch, probability, s_apply), out, images)
+    group = tf.where(bernoulli(batch, probability, s_apply), _order_index(order), len(_ORDERS))
+    parts = tf.dynamic_partition(images, group, len(_ORDERS) + 1)
+    indices = tf.dynamic_partition(tf.range(batch), group, len(_ORDERS) + 1)
+    for g, ops_order in enumerate(_ORDERS):
+        for op in ops_order:
+            parts[g] = ops[op](parts[g], tf.gather(factors[op], indices[g]))
+    return tf.ensure_shape(tf.dynamic_stitch(indices, parts), images.shape)
+
+
+_ORDERS = tuple(itertools.permutations(range(4)))
+
+
+def _order_index(order):
+    """The index in `_ORDERS` of each row of `order` (int32 [B, 4], a permutation of 0..3)."""
+    codes = [sum(op << 2 * (3 - slot) for slot, op in enumerate(o)) for o in _ORDERS]
+    code = tf.reduce_sum(order * tf.constant([64, 16, 4, 1], order.dtype), axis=1)
+    matches = tf.equal(code[:, None], tf.constant([codes], code.dtype))
+    return tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32)
 
 
 def random_grayscale(images, seed, probability=0.2):
     """Replace each image by its greyscale (3 equal channels) with `probability`."""
     images = tf.convert_to_tensor(images, tf.float32)
-    return select(bernoulli(batch_size(images), probability, seed), _grey3(images), images)
+    return apply_where(bernoulli(batch_size(images), probability, seed), lambda x, _: _grey3(x),
+                       images)
 
 
 def color_distortion(images, seed, strength=1.0, jitter_probability=0.8, grayscale_probability=0.2,

