@@ -18,7 +18,7 @@ from PIL import Image
 
 from helpers import run_cli, subprocess_env
 from keras_ssl.data import encoded_source, streaming_eval_dataset, streaming_steps_per_epoch
-from keras_ssl.data.prepare import prepare
+from keras_ssl.data.prepare import prepare_shards
 from keras_ssl.data.records import MANIFEST
 
 
@@ -62,7 +62,7 @@ def _expected(root):
 
 def test_round_trip_every_image_once_with_its_own_bytes_and_label(labelled, tmp_path):
     out = str(tmp_path / "shards")
-    manifest = prepare(f"folder:{labelled}", out, shards=3, log=lambda _: None)
+    manifest = prepare_shards(f"folder:{labelled}", out, shards=3, log=lambda _: None)
     good, classes, broken = _expected(labelled)
     records = _records(out)
     assert len(records) == len(good) == 81
@@ -88,7 +88,7 @@ def test_round_trip_every_image_once_with_its_own_bytes_and_label(labelled, tmp_
 
 def test_steps_per_epoch_come_from_the_manifest_without_reading_a_record(labelled, tmp_path):
     out = tmp_path / "shards"
-    manifest = prepare(f"folder:{labelled}", str(out), shards=4, log=lambda _: None)
+    manifest = prepare_shards(f"folder:{labelled}", str(out), shards=4, log=lambda _: None)
     for shard in manifest["shards"]:  # records nobody could read
         (out / shard["file"]).write_bytes(b"garbage")
     stream = encoded_source(f"tfrecord:{out}")
@@ -108,7 +108,7 @@ def test_max_side_reencodes_only_the_larger_images(tmp_path):
     Image.fromarray(large).save(root / "large.png")
     Image.fromarray(large[:50, :40]).save(root / "small.jpg", quality=90)
     out = str(tmp_path / "shards")
-    prepare(f"folder:{root}", out, shards=1, max_side=100, log=lambda _: None)
+    prepare_shards(f"folder:{root}", out, shards=1, max_side=100, log=lambda _: None)
     images = {len(image): image for image, label in _records(out)}
     small = (root / "small.jpg").read_bytes()
     assert small in images.values()  # within max_side: its own bytes
@@ -120,8 +120,8 @@ def test_max_side_reencodes_only_the_larger_images(tmp_path):
 
 def test_a_record_source_is_resharded_in_runs_across_its_files(labelled, tmp_path):
     first, second = str(tmp_path / "a"), str(tmp_path / "b")
-    prepare(f"folder:{labelled}", first, shards=3, log=lambda _: None)
-    manifest = prepare(f"tfrecord:{first}", second, shards=5, log=lambda _: None)
+    prepare_shards(f"folder:{labelled}", first, shards=3, log=lambda _: None)
+    manifest = prepare_shards(f"tfrecord:{first}", second, shards=5, log=lambda _: None)
     assert _records(second) == _records(first)  # in their stored order
     assert [s["count"] for s in manifest["shards"]] == [16, 16, 16, 16, 17]
     assert manifest["classes"] == _manifest(first)["classes"]
@@ -154,7 +154,7 @@ def test_a_killed_conversion_finishes_on_a_rerun_without_duplicates_or_gaps(tmp_
     assert not (out / MANIFEST).exists()
     before = {n: (out / n).stat() for n in os.listdir(out) if n.endswith(".tfrecord")}
 
-    manifest = prepare(f"folder:{source}", str(out), shards=shards, log=lambda _: None)
+    manifest = prepare_shards(f"folder:{source}", str(out), shards=shards, log=lambda _: None)
     files = sorted(os.listdir(source))
     records = _records(out)
     assert sorted(image for image, _ in records) == sorted(
@@ -168,18 +168,18 @@ def test_a_killed_conversion_finishes_on_a_rerun_without_duplicates_or_gaps(tmp_
 
 def test_a_rerun_keeps_a_finished_conversion_and_refuses_other_settings(labelled, tmp_path):
     out = tmp_path / "shards"
-    manifest = prepare(f"folder:{labelled}", str(out), shards=3, log=lambda _: None)
+    manifest = prepare_shards(f"folder:{labelled}", str(out), shards=3, log=lambda _: None)
     stats = {n: (out / n).stat().st_mtime_ns for n in os.listdir(out)}
     lines = []
-    assert prepare(f"folder:{labelled}", str(out), shards=3, log=lines.append) == manifest
+    assert prepare_shards(f"folder:{labelled}", str(out), shards=3, log=lines.append) == manifest
     assert lines == [f"3 of 3 shards already written in {out}; converting the other 0."]
     assert all((out / n).stat().st_mtime_ns == t for n, t in stats.items() if n != MANIFEST)
     with pytest.raises(ValueError, match="shards 3 there, 4 now"):
-        prepare(f"folder:{labelled}", str(out), shards=4)
+        prepare_shards(f"folder:{labelled}", str(out), shards=4)
     with pytest.raises(ValueError, match="read into memory whole"):
-        prepare("idx:/data/mnist", str(tmp_path / "x"))
+        prepare_shards("idx:/data/mnist", str(tmp_path / "x"))
     with pytest.raises(ValueError, match="more than the 82 images"):
-        prepare(f"folder:{labelled}", str(tmp_path / "y"), shards=100)
+        prepare_shards(f"folder:{labelled}", str(tmp_path / "y"), shards=100)
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -192,7 +192,7 @@ def test_a_rerun_keeps_a_finished_conversion_and_refuses_other_settings(labelled
 def test_a_missing_or_corrupt_manifest_is_refused_naming_it_and_the_fix(
         labelled, tmp_path, damage, message):
     out = tmp_path / "shards"
-    prepare(f"folder:{labelled}", str(out), shards=3, log=lambda _: None)
+    prepare_shards(f"folder:{labelled}", str(out), shards=3, log=lambda _: None)
     manifest = _manifest(out)
     if damage == "no manifest":
         (out / MANIFEST).unlink()
@@ -212,7 +212,7 @@ def test_a_missing_or_corrupt_manifest_is_refused_naming_it_and_the_fix(
 
 def test_training_and_eval_from_prepared_shards_on_the_command_line(tiny_cifar10, tmp_path):
     for split in ("train", "test"):
-        prepare(f"folder:{tiny_cifar10}", str(tmp_path / "shards" / split), split=split,
+        prepare_shards(f"folder:{tiny_cifar10}", str(tmp_path / "shards" / split), split=split,
                 shards=2, log=lambda _: None)
     workdir = tmp_path / "run"
     result = run_cli("train", "--config=quickstart_simclr", f"--workdir={workdir}",

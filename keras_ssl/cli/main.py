@@ -195,10 +195,11 @@ def _main(command):
             if len(argv) != 2:
                 _usage("`keras-ssl prepare` takes one source, e.g. `keras-ssl prepare "
                        "folder:/data/photos --output=/data/shards`.")
-            from keras_ssl.data.prepare import prepare
+            from keras_ssl.data.prepare import prepare_shards
             with data_errors():
-                manifest = prepare(argv[1], _require(_OUTPUT, "output", command), _SHARDS.value,
-                                   _SPLIT.value, _MAX_SIDE.value, _WORKERS.value)
+                manifest = prepare_shards(argv[1], _require(_OUTPUT, "output", command),
+                                          _SHARDS.value, _SPLIT.value, _MAX_SIDE.value,
+                                          _WORKERS.value)
             bad = manifest["bad_images"]["count"]
             print(f"{manifest['count']} images in {len(manifest['shards'])} shards in "
                   f"{_OUTPUT.value}" + (f" ({bad} bad images skipped)" if bad else "")

@@ -26,8 +26,8 @@ training on the folder), a window of 1,024 encoded images per shard being writte
 
 Example:
 
->>> manifest = prepare("folder:/data/imagenet", "gs://bucket/imagenet/train", split="train",
-...                    shards=1024, max_side=512)
+>>> manifest = prepare_shards("folder:/data/imagenet", "gs://bucket/imagenet/train",
+...                           split="train", shards=1024, max_side=512)
 >>> manifest["count"], len(manifest["shards"])
 (1281167, 1024)
 >>> ds = streaming_pretraining_dataset("tfrecord:gs://bucket/imagenet/train", 256, views)
@@ -63,9 +63,9 @@ def shard_name(index, shards):
     return f"shard-{index:05d}-of-{shards:05d}.tfrecord"
 
 
-def prepare(source, output, shards=None, split="train", max_side=None, workers=None, seed=0,
-            labeled=None, data_dir=None, image_key=DEFAULT_IMAGE_KEY, label_key=DEFAULT_LABEL_KEY,
-            log=print):
+def prepare_shards(source, output, shards=None, split="train", max_side=None, workers=None,
+                   seed=0, labeled=None, data_dir=None, image_key=DEFAULT_IMAGE_KEY,
+                   label_key=DEFAULT_LABEL_KEY, log=print):
     """Converts one split of `source` into `shards` TFRecord files and a manifest in `output`.
 
     Args:
