@@ -22,7 +22,7 @@ A folder's images are dealt into the shards from a random permutation (``seed``)
 is a uniform sample of the source in random order, which is what the per-epoch shuffle over shards
 builds on (see docs/data.md). Records (``tfrecord:``, ``tfds:``) are split into contiguous runs
 in their stored order. Memory: the source's file list (about 100-150 bytes an image, as for
-training on the folder), a window of 1,024 encoded images per shard being written, and TensorFlow.
+training on the folder), the images in flight of each shard being written, and TensorFlow.
 
 Example:
 
@@ -34,6 +34,7 @@ Example:
 """
 
 import json
+import logging
 import math
 import os
 import posixpath
@@ -42,12 +43,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
-from keras_ssl.data.bad_images import BadImages
 from keras_ssl.data.folders import ImageFolder
 from keras_ssl.data.records import (DEFAULT_IMAGE_KEY, DEFAULT_LABEL_KEY, MANIFEST,
                                     MANIFEST_FORMAT, RecordFiles)
 from keras_ssl.data.sources import is_positive_int, parse_source
-from keras_ssl.data.streaming import _Reader
 from keras_ssl.data.streams import FileStream, RecordStream, encoded_source
 from keras_ssl.files import write_text
 
@@ -57,6 +56,7 @@ IMAGES_PER_SHARD = 1024
 JPEG_QUALITY = 95  # of the images re-encoded at max_side
 _PROGRESS = ".prepare"
 _MAX_BAD_NAMES = 1000  # bad images named in the manifest (all are counted)
+_log = logging.getLogger("keras_ssl.data")
 
 
 def shard_name(index, shards):
@@ -162,7 +162,7 @@ def _parts(stream, shards, seed):
 
         return folder_part
     r, count = stream.records, stream.num_examples
-    starts = np.cumsum([0] + list(r.lengths))
+    starts = np.cumsum([0] + list(r.lengths)).tolist()
 
     def record_part(index):
         lo, hi = index * count // shards, (index + 1) * count // shards
@@ -177,10 +177,10 @@ def _parts(stream, shards, seed):
 
 
 def _checked(max_side):
-    """`(encoded image, k) -> (bytes to write, its decoded shape)`: the image decoded (raising
-    when it is bad), its own bytes kept unless its longer side exceeds `max_side`."""
+    """`encoded image -> (bytes to write, its decoded shape)`: the image decoded (raising when it
+    is bad), its own bytes kept unless its longer side exceeds `max_side`."""
 
-    def encode(contents, _):
+    def encode(contents):
         image = tf.io.decode_image(contents, channels=3, expand_animations=False)
         # The shape is returned so that the decode runs: tf.data prunes ops no output needs
         # (a control dependency on it was not kept).
@@ -204,15 +204,22 @@ def _checked(max_side):
 def _write_shard(part, encode, path, record_path, labeled):
     """Writes `part`'s good images to `path` whole (temporary name, then renamed after its counts
     are recorded at `record_path`); returns those counts."""
-    bad = BadImages()
-    reader = _Reader(part, "skip", 1.0, bad, shuffle_window=1024)
-    examples = reader.decoded(None, 0, 1, 0, encode)
+
+    def checked(k, example):
+        contents, label = part.read(*example[1:])
+        return (k, *encode(contents), label)
+
+    # Unreadable and undecodable images are dropped; their positions are the gaps in k.
+    examples = part.examples(None, 0, 1).enumerate().map(
+        checked, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
     temporary = f"{path}.tmp"
     if tf.io.gfile.exists(temporary):  # a killed run's; "w" would append to it on ram://
         tf.io.gfile.remove(temporary)
-    written = 0
+    bad, expected = [], 0
     with tf.io.TFRecordWriter(temporary) as writer:
-        for (contents, _), label in examples.as_numpy_iterator():
+        for k, contents, _, label in examples.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+            bad += range(expected, k)
+            expected = k + 1
             feature = {DEFAULT_IMAGE_KEY: tf.train.Feature(
                 bytes_list=tf.train.BytesList(value=[contents]))}
             if labeled:
@@ -220,11 +227,23 @@ def _write_shard(part, encode, path, record_path, labeled):
                     int64_list=tf.train.Int64List(value=[label]))
             writer.write(tf.train.Example(features=tf.train.Features(
                 feature=feature)).SerializeToString())
-            written += 1
-    result = dict(count=written, bad_count=len(bad.names), bad_names=sorted(bad.names))
+    bad += range(expected, part.num_examples)
+    names = _names(part, bad)
+    for name in names:
+        _log.warning("skipping unreadable image %s", name)
+    result = dict(count=part.num_examples - len(bad), bad_count=len(bad), bad_names=names)
     write_text(record_path, json.dumps(result))
     tf.io.gfile.rename(temporary, path, overwrite=True)
     return result
+
+
+def _names(part, positions):
+    """The names of `part`'s examples at `positions` (read again: bad images are rare)."""
+    if not positions:
+        return []
+    wanted = set(positions)
+    return [name.decode() for k, (name, *_) in enumerate(
+        part.examples(None, 0, 1).as_numpy_iterator()) if k in wanted]
 
 
 def _manifest(settings, stream, output, progress):
