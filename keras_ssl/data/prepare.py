@@ -21,7 +21,7 @@ decoded once: one that cannot be read or decoded is skipped, counted and named i
 A folder's images are dealt into the shards from a random permutation (``seed``), so every shard
 is a uniform sample of the source in random order, which is what the per-epoch shuffle over shards
 builds on (see docs/data.md). Records (``tfrecord:``, ``tfds:``) are split into contiguous runs
-in their stored order. Memory: the source's file list (about 100-150 bytes an image, as for
+in their stored order. Memory: the source's file list (about 100-200 bytes an image, as for
 training on the folder), the images in flight of each shard being written, and TensorFlow.
 
 Example:
@@ -155,10 +155,8 @@ def _parts(stream, shards, seed):
         def folder_part(index):
             mine = order[index::shards]
             labels = stream.labels[mine] if stream.labeled else None
-            part = FileStream(ImageFolder([stream.paths[i] for i in mine], labels,
-                                          stream.class_names, "shard"), "")
-            part.description = stream.description  # bad images are named as the source's
-            return part
+            return FileStream(ImageFolder([stream.paths[i] for i in mine], labels,
+                                          stream.class_names, "shard"), stream.description)
 
         return folder_part
     r, count = stream.records, stream.num_examples
