@@ -154,7 +154,11 @@ def test_a_killed_conversion_finishes_on_a_rerun_without_duplicates_or_gaps(tmp_
     assert not (out / MANIFEST).exists()
     before = {n: (out / n).stat() for n in os.listdir(out) if n.endswith(".tfrecord")}
 
-    manifest = prepare_shards(f"folder:{source}", str(out), shards=shards, log=lambda _: None)
+    result = run_cli("prepare", f"folder:{source}", f"--output={out}", f"--shards={shards}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{len(before)} of {shards} shards already written" in result.stdout
+    assert f"90 images in {shards} shards in {out}" in result.stdout
+    manifest = _manifest(out)
     files = sorted(os.listdir(source))
     records = _records(out)
     assert sorted(image for image, _ in records) == sorted(
@@ -164,6 +168,13 @@ def test_a_killed_conversion_finishes_on_a_rerun_without_duplicates_or_gaps(tmp_
     for name, stat in before.items():  # finished shards were kept, not written again
         assert (out / name).stat().st_mtime_ns == stat.st_mtime_ns
     assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
+
+
+def test_the_command_needs_one_source_and_an_output(tmp_path):
+    result = run_cli("prepare", f"--output={tmp_path}")
+    assert result.returncode == 2 and "takes one source" in result.stderr
+    result = run_cli("prepare", f"folder:{tmp_path}")
+    assert result.returncode == 2 and "needs --output" in result.stderr
 
 
 def test_a_rerun_keeps_a_finished_conversion_and_refuses_other_settings(labelled, tmp_path):
