@@ -10,8 +10,9 @@ from PIL import Image
 
 from keras_ssl import augment
 from keras_ssl.augment._random import split_seed
-from keras_ssl.data import (BadImages, BadImagesLogger, eval_dataset, list_image_folder,
-                            load_arrays, streaming_eval_dataset, streaming_pretraining_dataset)
+from keras_ssl.data import (BadImages, BadImagesLogger, encoded_source, eval_dataset,
+                            list_image_folder, load_arrays, streaming_eval_dataset,
+                            streaming_pretraining_dataset)
 from keras_ssl.data.decode import decode_crops
 
 SEED = tf.constant([3, 4], tf.int64)
@@ -130,6 +131,20 @@ def test_pipeline_shards_are_disjoint_and_complete(tmp_path, pipelines, kind):
         seen.append(sum((_ids(b) for b in ds), []))
     assert all(len(s) == n // pipelines for s in seen)
     assert sorted(sum(seen, [])) == list(range(n))  # disjoint and complete
+
+
+def test_an_epoch_of_records_reads_64_files_round_robin_in_a_new_file_order(tmp_path):
+    """A window of records mixes 64 files, a few consecutive records of each (`_CYCLE`)."""
+    stream = encoded_source(_write_tfrecords(str(tmp_path), 140, 70))  # 2 records a file
+    firsts = []
+    for epoch in range(2):
+        names = [name.decode() for name, *_ in stream.examples(
+            tf.constant([0, epoch], tf.int64), 0, 1).as_numpy_iterator()]
+        assert len(set(names)) == len(names) == 140  # every record once
+        files = [name.rsplit(":", 1)[0] for name in names]
+        assert len(set(files[:64])) == 64  # the first 64 records, one from each of 64 files
+        firsts.append(files[:64])
+    assert firsts[0] != firsts[1]  # the file order is drawn per epoch
 
 
 def test_folder_layouts_are_detected(tmp_path):

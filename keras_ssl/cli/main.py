@@ -1,4 +1,4 @@
-"""The `keras-ssl` command: `keras-ssl train|eval|export|preview|recipes [flags]`.
+"""The `keras-ssl` command: `keras-ssl train|eval|export|preview|recipes|prepare [flags]`.
 
     keras-ssl train   --config=simclr_cifar10 --workdir=runs/simclr \\
                       --config.data.source=folder:/data/cifar10 --config.train.epochs=100
@@ -7,6 +7,7 @@
     keras-ssl preview --config=simclr_cifar10 --output=views.png
     keras-ssl recipes
     keras-ssl train   --config=path/to/my_recipe.py --workdir=runs/mine
+    keras-ssl prepare folder:/data/imagenet --split=train --output=/data/shards/train --shards=1024
 
 `--config` takes a packaged recipe's name (`keras-ssl recipes` lists them, one line each) or the
 path of a recipe file (a module with `get_config()`, `path:arg` passing `arg` to it).
@@ -21,18 +22,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chat
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from keras_ssl.cli import Preempted, UsageError  # noqa: E402
+from keras_ssl.cli import Preempted, UsageError, data_errors  # noqa: E402
 from keras_ssl.cli.config import recipe_file, recipe_names, recipe_summary  # noqa: E402
 from keras_ssl.evaluation import protocols  # noqa: E402
 
-COMMANDS = ("train", "eval", "export", "preview", "recipes")
+COMMANDS = ("train", "eval", "export", "preview", "recipes", "prepare")
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Recipe name (`keras-ssl recipes` lists them) or recipe file returning a "
     "ConfigDict; override keys with --config.a.b=value.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: config, checkpoints, logs, metrics.")
 _OUTPUT = flags.DEFINE_string("output", None, "export: SavedModel directory (default "
-                              "<workdir>/export); preview: PNG path.")
+                              "<workdir>/export); preview: PNG path; prepare: shards folder.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "export: replace an existing output directory.")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 8, "preview: images in the grid.")
 _PROTOCOL = flags.DEFINE_string(
@@ -78,6 +79,15 @@ _STRATEGY = flags.DEFINE_enum(
     "train: tf.distribute strategy (auto: tpu with --tpu, multi_worker with a multi-task "
     "TF_CONFIG, mirrored with several local devices, else one_device).")
 _TPU = flags.DEFINE_string("tpu", None, "train: TPU name, grpc://HOST:8470, or 'local' on a TPU VM.")
+_SHARDS = flags.DEFINE_integer("shards", None, "prepare: TFRecord files to write (default one "
+                               "per 1,024 images).", lower_bound=1)
+_SPLIT = flags.DEFINE_string("split", "train", "prepare: the source's split (folder split "
+                             "sub-folder or TFDS split).")
+_MAX_SIDE = flags.DEFINE_integer("max_side", None, "prepare: re-encode (JPEG) images whose longer "
+                                 "side exceeds this, resized to it (default: original bytes).",
+                                 lower_bound=1)
+_WORKERS = flags.DEFINE_integer("workers", None, "prepare: shards converted at once (default the "
+                                "CPU count, at most 8).", lower_bound=1)
 _TRACEBACK = flags.DEFINE_bool(
     "traceback", False, "Show the traceback of a user error (a config key or value, a missing "
     "file, a folder that is not a run) instead of its message alone.")
@@ -181,6 +191,20 @@ def _config(command):
 
 def _main(command):
     def main(argv):
+        if command == "prepare":
+            if len(argv) != 2:
+                _usage("`keras-ssl prepare` takes one source, e.g. `keras-ssl prepare "
+                       "folder:/data/photos --output=/data/shards`.")
+            from keras_ssl.data.prepare import prepare_shards
+            with data_errors():
+                manifest = prepare_shards(argv[1], _require(_OUTPUT, "output", command),
+                                          _SHARDS.value, _SPLIT.value, _MAX_SIDE.value,
+                                          _WORKERS.value)
+            bad = manifest["bad_images"]["count"]
+            print(f"{manifest['count']} images in {len(manifest['shards'])} shards in "
+                  f"{_OUTPUT.value}" + (f" ({bad} bad images skipped)" if bad else "")
+                  + f"; train on them with --config.data.source=tfrecord:{_OUTPUT.value}")
+            return
         if len(argv) > 1:
             _usage(f"unexpected arguments {argv[1:]}")
 

@@ -61,7 +61,7 @@ def streaming_pretraining_dataset(
     when there are fewer files than pipelines); crops are cut from the original-resolution image.
 
     Order: a folder epoch is one permutation of all images. Records: the file order is
-    permuted, 16 files are read round-robin and each window of ``shuffle_window`` records is
+    permuted, 64 files are read round-robin and each window of ``shuffle_window`` records is
     permuted. Steps per epoch: `streaming_steps_per_epoch`.
 
     Bad images (unreadable files, undecodable bytes): ``on_bad_image="skip"`` drops the image,

@@ -19,8 +19,10 @@ from keras_ssl.data.folders import list_image_folder
 from keras_ssl.data.records import DEFAULT_IMAGE_KEY, DEFAULT_LABEL_KEY, tfds_files, tfrecord_files
 from keras_ssl.data.sources import parse_source
 
-# Record files read at once by an input pipeline (deterministic round-robin).
-_CYCLE = 16
+# Record files read at once by an input pipeline (deterministic round-robin): a window of 1,024
+# records then holds 16 consecutive records of each of 64 files (64 of each of 16 files with 16),
+# for a read buffer (256 KB) and a few buffered records per open file.
+_CYCLE = 64
 
 
 class FileStream:
