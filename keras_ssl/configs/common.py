@@ -87,18 +87,21 @@ def projected_pair_quickstart(method):
     """The Barlow Twins and VICReg quickstarts' base on `cifar10_quickstart(method)`: a projector
     1024-1024-1024 (the papers' 8192-8192-8192 sized for the 128-d features of the 1/4-width
     encoder), BYOL's asymmetric pair without blur at 32x32 (solarize 0.0 / 0.2) and crops of
-    20-100%, batch 256, SGD with momentum for 8 epochs, guarded at 12 minutes."""
+    20-100%, batch 256, 6 epochs, guarded at 12 minutes. LARS as both papers (biases and batch norm
+    excluded) at 0.3 x batch / 256 with weight decay 1e-4: in 160-step probes on 10,000 images it
+    learnt faster than SGD with momentum at 0.1 for Barlow Twins (kNN 0.34 against 0.28; its loss,
+    a sum over d^2 terms, has large gradients that LARS normalises) and as fast for VICReg."""
     c = cifar10_quickstart(method)
     c.model.projection_hidden_dims = (1024, 1024)
     c.model.projection_dim = 1024
     c.augment.crop_scale = (0.2, 1.0)
     c.augment.blur_probabilities = (0.0, 0.0)
     c.train.batch_size = 256
-    c.train.epochs = 8
-    c.train.optimizer = "sgd"
-    c.train.base_learning_rate = 0.1
+    c.train.epochs = 6
+    c.train.optimizer = "lars"
+    c.train.base_learning_rate = 0.3
     c.train.learning_rate_scaling = "linear"
     c.train.warmup_epochs = 0.4
-    c.train.weight_decay = 5e-4
+    c.train.weight_decay = 1e-4
     c.train.max_minutes = 12.0
     return c
