@@ -11,18 +11,11 @@ colour jitter (0.4, 0.4, 0.2, 0.1) with probability 0.8, greyscale 0.2, blur 1.0
         --strategy=tpu --tpu=NAME --config.data.tfds_data_dir=gs://bucket/tensorflow_datasets
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import imagenet_resnet50
 
 
 def get_config():
-    c = base_config("barlow_twins")
-    c.data.source = "tfds:imagenet2012"
-    c.data.image_size = 224
-    c.data.test_split = "validation"
-    c.encoder.depth = 50
-    c.encoder.stem = "imagenet"
-    c.encoder.synchronized_bn = True
-    c.model.synchronized_bn = True
+    c = imagenet_resnet50("barlow_twins")
     c.model.projection_hidden_dims = (8192, 8192)
     c.model.projection_dim = 8192
     c.model.lambd = 5e-3

@@ -105,3 +105,18 @@ def projected_pair_quickstart(method):
     c.train.weight_decay = 1e-4
     c.train.max_minutes = 12.0
     return c
+
+
+def imagenet_resnet50(method):
+    """`base_config(method)` on ImageNet (TFDS's imagenet2012, 224x224, evaluated on the validation
+    split) with a ResNet-50 and batch norm over the global batch in the encoder and the heads (the
+    SyncBatchNorm of the SimSiam, Barlow Twins and VICReg authors' code)."""
+    c = base_config(method)
+    c.data.source = "tfds:imagenet2012"
+    c.data.image_size = 224
+    c.data.test_split = "validation"
+    c.encoder.depth = 50
+    c.encoder.stem = "imagenet"
+    c.encoder.synchronized_bn = True
+    c.model.synchronized_bn = True
+    return c

@@ -10,18 +10,11 @@ greyscale 0.2, Gaussian blur 0.5, flip.
         --strategy=mirrored --config.data.tfds_data_dir=/path/to/tensorflow_datasets
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import imagenet_resnet50
 
 
 def get_config():
-    c = base_config("simsiam")
-    c.data.source = "tfds:imagenet2012"
-    c.data.image_size = 224
-    c.data.test_split = "validation"
-    c.encoder.depth = 50
-    c.encoder.stem = "imagenet"
-    c.encoder.synchronized_bn = True
-    c.model.synchronized_bn = True
+    c = imagenet_resnet50("simsiam")
     c.model.projection_hidden_dims = (2048, 2048)
     c.model.projection_dim = 2048
     c.model.prediction_hidden_dim = 512

@@ -11,18 +11,11 @@ the peak (here 0).
         --strategy=tpu --tpu=NAME --config.data.tfds_data_dir=gs://bucket/tensorflow_datasets
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import imagenet_resnet50
 
 
 def get_config():
-    c = base_config("vicreg")
-    c.data.source = "tfds:imagenet2012"
-    c.data.image_size = 224
-    c.data.test_split = "validation"
-    c.encoder.depth = 50
-    c.encoder.stem = "imagenet"
-    c.encoder.synchronized_bn = True
-    c.model.synchronized_bn = True
+    c = imagenet_resnet50("vicreg")
     c.model.projection_hidden_dims = (8192, 8192)
     c.model.projection_dim = 8192
     c.model.invariance_weight = 25.0
