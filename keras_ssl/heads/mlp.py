@@ -16,6 +16,10 @@ class MLPHead(SequentialHead):
         output_dim: projection size (128 in SimCLR).
         batch_norm: batch norm after each hidden linear layer.
         synchronized_bn: compute those statistics over all replicas.
+        output_bias: a bias in the output layer (Barlow Twins' and VICReg's projectors have none:
+            the batch statistics their losses take would cancel it).
+        output_batch_norm: batch norm without scale and offset on the output, after an output
+            layer without bias (SimSiam's projector, the authors' `builder.py`).
 
     Example:
     ```python
@@ -25,12 +29,14 @@ class MLPHead(SequentialHead):
     """
 
     def __init__(self, hidden_dims=(2048,), output_dim=128, batch_norm=True, synchronized_bn=False,
-                 **kwargs):
+                 output_bias=True, output_batch_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.hidden_dims = tuple(int(d) for d in hidden_dims)
         self.output_dim = int(output_dim)
         self.batch_norm = batch_norm
         self.synchronized_bn = synchronized_bn
+        self.output_bias = output_bias
+        self.output_batch_norm = output_batch_norm
         self.hidden = []
         for i, dim in enumerate(self.hidden_dims):
             self.hidden.append(keras.layers.Dense(dim, use_bias=not batch_norm, name=f"dense{i}"))
@@ -38,11 +44,18 @@ class MLPHead(SequentialHead):
                 self.hidden.append(layers.BatchNormalization(
                     momentum=0.9, epsilon=1e-5, synchronized=synchronized_bn, name=f"bn{i}"))
             self.hidden.append(keras.layers.ReLU(name=f"relu{i}"))
-        self.out = keras.layers.Dense(self.output_dim, name="output")
+        self.out = keras.layers.Dense(
+            self.output_dim, use_bias=output_bias and not output_batch_norm, name="output")
         self._sequence = [*self.hidden, self.out]
+        if output_batch_norm:
+            self.output_bn = layers.BatchNormalization(
+                momentum=0.9, epsilon=1e-5, center=False, scale=False,
+                synchronized=synchronized_bn, name="output_bn")
+            self._sequence.append(self.output_bn)
 
     def get_config(self):
         config = super().get_config()
         config.update(hidden_dims=self.hidden_dims, output_dim=self.output_dim,
-                      batch_norm=self.batch_norm, synchronized_bn=self.synchronized_bn)
+                      batch_norm=self.batch_norm, synchronized_bn=self.synchronized_bn,
+                      output_bias=self.output_bias, output_batch_norm=self.output_batch_norm)
         return config

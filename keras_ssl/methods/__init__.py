@@ -6,6 +6,7 @@ Importing this package registers every method (`keras_ssl.methods.registry`).
 from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 from keras_ssl.methods.amdim import AMDIM
+from keras_ssl.methods.barlow_twins import BarlowTwins
 from keras_ssl.methods.byol import BYOL
 from keras_ssl.methods.colorization import Colorization
 from keras_ssl.methods.context_encoder import ContextEncoder
@@ -16,6 +17,9 @@ from keras_ssl.methods.jigsaw import Jigsaw
 from keras_ssl.methods.mocov2 import MoCoV2
 from keras_ssl.methods.rotnet import RotNet
 from keras_ssl.methods.simclr import SimCLR
+from keras_ssl.methods.simsiam import SimSiam
+from keras_ssl.methods.vicreg import VICReg
 
-__all__ = ["AMDIM", "BYOL", "Colorization", "ContextEncoder", "ContextPrediction", "Counting",
-           "Exemplar", "Jigsaw", "MoCoV2", "PretrainingMethod", "registry", "RotNet", "SimCLR"]
+__all__ = ["AMDIM", "BYOL", "BarlowTwins", "Colorization", "ContextEncoder", "ContextPrediction",
+           "Counting", "Exemplar", "Jigsaw", "MoCoV2", "PretrainingMethod", "registry", "RotNet",
+           "SimCLR", "SimSiam", "VICReg"]

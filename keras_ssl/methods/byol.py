@@ -126,12 +126,19 @@ def byol_views(config):
 
 
 def _checks(config):
-    m, a = config.model, config.augment
+    m = config.model
     config_checks.positive_int("model.projection_dim", m.projection_dim)
-    config_checks.crop_scale("augment.crop_scale", a.crop_scale)
     config_checks.check(0 <= m.base_momentum <= 1, "model.base_momentum", m.base_momentum,
                         "a number in [0, 1]")
     config_checks.same_synchronized_bn(config)
+    byol_views_checks(config)
+
+
+def byol_views_checks(config):
+    """The checks of the `augment` keys `byol_views` reads (Barlow Twins and VICReg take the same
+    pair)."""
+    a = config.augment
+    config_checks.crop_scale("augment.crop_scale", a.crop_scale)
     config_checks.check(len(a.color_jitter) == 4 and min(a.color_jitter) >= 0,
                         "augment.color_jitter", a.color_jitter,
                         "4 numbers >= 0: (brightness, contrast, saturation, hue)")
