@@ -16,9 +16,14 @@ class PretrainingMethod(keras.Model):
 
     `model(images)` returns the encoder's representation, so a trained method can be used (and
     evaluated, exported) as its encoder.
+
+    `device_augmentation`: None, or the augmentation a pipeline built with ``augment_on="device"``
+    leaves to the train step (`keras_ssl.data.DeviceAugmentation`): the train and test steps apply
+    it to each replica's batch first. Not saved with the model, and `model(images)` never uses it.
     """
 
     metric_names = ("loss",)
+    device_augmentation = None
 
     def __init__(self, encoder, **kwargs):
         super().__init__(**kwargs)
@@ -43,14 +48,19 @@ class PretrainingMethod(keras.Model):
     def build_heads(self, feature_shape):
         """Build the method's heads on encoder features of `feature_shape`."""
 
-    def _build_from(self, data):
+    def _prepared(self, data):
+        """The step's batch: augmented if the pipeline left that to the device, and the model
+        built on it."""
+        if self.device_augmentation is not None:
+            data = self.device_augmentation(data)
         # fit() does not build a subclassed model; build it here, before any head is called, so
         # that every weight is created by build() and model(images) / save() work after fit.
         if not self.built:
             self.build(tf.nest.flatten(data)[0].shape)
+        return data
 
     def train_step(self, data):
-        self._build_from(data)
+        data = self._prepared(data)
         with tf.GradientTape() as tape:
             loss, values = self.compute_objective(data, training=True)
             # Each replica's loss is its share of the global mean and the optimizer sums the replicas'
@@ -67,7 +77,7 @@ class PretrainingMethod(keras.Model):
         """Runs in the compiled train step after the optimizer update (momentum encoders' EMA)."""
 
     def test_step(self, data):
-        self._build_from(data)
+        data = self._prepared(data)
         loss, values = self.compute_objective(data, training=False)
         return self._update_metrics(loss, values)
 
