@@ -5,15 +5,17 @@ every method's transform; `fit` trains the same model; the saved model does not 
 
 import contextlib
 import json
+from unittest import mock
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ssl import augment
-from keras_ssl.cli import builders
+from keras_ssl import augment, distribute
+from keras_ssl.cli import UsageError, builders
 from keras_ssl.cli.config import load_recipe, validate_config
+from keras_ssl.cli.train import train
 from keras_ssl.cli.workdir import Workdir
 from keras_ssl.data import (DeviceAugmentation, load_arrays, pretraining_dataset,
                             streaming_pretraining_dataset)
@@ -192,3 +194,22 @@ def test_config_key_is_checked_and_runs_from_before_it_resume(tmp_path):
     model = builders.build_method(config, builders.build_encoder(config))
     builders.set_device_augmentation(config, model, builders.build_transform(config))
     assert isinstance(model.device_augmentation, DeviceAugmentation)
+
+
+@pytest.mark.xfail(strict=True, raises=tf.errors.InvalidArgumentError,
+                   reason="XLA does not compile colour jitter's DynamicPartition (nor, in memory, "
+                   "CropAndResize): the command line refuses TPUs with augment_on='device'")
+def test_device_stage_compiles_with_xla(tiny_cifar10):
+    views = augment.MultiViewTransform([augment.SimCLRTransform(32)] * 2)
+    _, device = _datasets("streaming", views, f"folder:{tiny_cifar10}", 32)
+    tf.function(DeviceAugmentation(views), jit_compile=True)(next(iter(device)))
+
+
+def test_tpus_are_refused_with_device_augmentation(tmp_path):
+    config = load_recipe("quickstart_simclr")
+    config.data.augment_on = "device"
+    tpu = mock.MagicMock(spec=tf.distribute.TPUStrategy)
+    with mock.patch.object(distribute, "create_strategy", return_value=tpu):
+        with pytest.raises(UsageError, match="data.augment_on='device' does not run on TPUs"):
+            train(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

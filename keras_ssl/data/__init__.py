@@ -24,7 +24,8 @@ from keras_ssl.data.streaming import (streaming_eval_dataset, streaming_pretrain
 from keras_ssl.data.streams import encoded_source
 
 __all__ = [
-    "AUGMENT_ON", "BadImages", "BadImagesLogger", "DeviceAugmentation", "LabelledData", "LabelledSplit", "choose_pipeline",
+    "AUGMENT_ON", "BadImages", "BadImagesLogger", "DeviceAugmentation", "LabelledData",
+    "LabelledSplit", "choose_pipeline",
     "decoded_mb", "distribute_to_service", "encoded_source", "eval_dataset", "list_image_folder",
     "load_arrays", "parse_source", "pretraining_dataset", "streaming_eval_dataset",
     "streaming_pretraining_dataset", "streaming_steps_per_epoch", "unpack_image_folder",
