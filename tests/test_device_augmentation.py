@@ -213,3 +213,17 @@ def test_tpus_are_refused_with_device_augmentation(tmp_path):
         with pytest.raises(UsageError, match="data.augment_on='device' does not run on TPUs"):
             train(config, str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_setting_the_stage_after_a_fit_takes_effect(tiny_cifar10):
+    views = augment.MultiViewTransform([augment.SimCLRTransform(32)] * 2)
+    source = f"folder:{tiny_cifar10}"
+    model = _simclr()
+    _fit(model, streaming_pretraining_dataset(source, 8, views, epochs=1), steps=1)
+    model.device_augmentation = DeviceAugmentation(views)
+    _fit(model, streaming_pretraining_dataset(source, 8, views, epochs=1, augment_on="device"),
+         steps=1)
+    model.device_augmentation = None  # and back: a device batch is no longer augmented
+    with pytest.raises(ValueError, match="the model has no device_augmentation"):
+        _fit(model, streaming_pretraining_dataset(source, 8, views, epochs=1, augment_on="device"),
+             steps=1)

@@ -23,12 +23,21 @@ class PretrainingMethod(keras.Model):
     """
 
     metric_names = ("loss",)
-    device_augmentation = None
 
     def __init__(self, encoder, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
+
+    @property
+    def device_augmentation(self):
+        return getattr(self, "_device_augmentation", None)
+
+    @device_augmentation.setter
+    def device_augmentation(self, stage):
+        self._device_augmentation = stage
+        # fit() keeps its traced steps, which would go on with the previous stage.
+        self.train_function = self.test_function = None
 
     @property
     def metrics(self):
@@ -53,6 +62,10 @@ class PretrainingMethod(keras.Model):
         built on it."""
         if self.device_augmentation is not None:
             data = self.device_augmentation(data)
+        elif isinstance(data, dict) and "seed" in data:
+            raise ValueError("The batch is from a pipeline built with augment_on='device' but the "
+                             "model has no device_augmentation: set model.device_augmentation = "
+                             "keras_ssl.data.DeviceAugmentation(transform).")
         # fit() does not build a subclassed model; build it here, before any head is called, so
         # that every weight is created by build() and model(images) / save() work after fit.
         if not self.built:
