@@ -37,7 +37,8 @@ def streaming_dataset(config, transform, bad_images, **position):
         d.source, config.train.batch_size, transform, split=d.train_split, seed=config.seed,
         image_size=d.image_size, data_dir=d.tfds_data_dir, on_bad_image=d.on_bad_image,
         max_bad_fraction=d.max_bad_fraction, bad_images=bad_images, labeled=d.labeled,
-        image_key=d.image_key, label_key=d.label_key, service=d.service, **position)
+        image_key=d.image_key, label_key=d.label_key, service=d.service,
+        augment_on=d.augment_on, **position)
 
 
 def build_encoder(config):
@@ -61,6 +62,13 @@ def build_transform(config):
 def build_method(config, encoder, steps_per_epoch=None):
     """The config's method on `encoder`; some methods need the run's steps per epoch (BYOL)."""
     return registry.get(config.method).build(config, encoder, steps_per_epoch)
+
+
+def set_device_augmentation(config, model, transform):
+    """With `data.augment_on="device"`, `model`'s train step runs `transform`'s augmentation on
+    each replica's batch (the pipelines then yield its inputs); else the pipeline does."""
+    on_device = config.data.augment_on == "device"
+    model.device_augmentation = data.DeviceAugmentation(transform) if on_device else None
 
 
 def build_optimizer(config, steps_per_epoch):

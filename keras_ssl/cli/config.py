@@ -18,6 +18,7 @@ import keras_ssl.configs
 from keras_ssl.cli import UsageError
 from keras_ssl.config_checks import check, positive, positive_int, probability
 from keras_ssl.data.bad_images import ON_BAD_IMAGE
+from keras_ssl.data.device_augmentation import AUGMENT_ON
 from keras_ssl.data.service import check_service_address
 from keras_ssl.encoders import registry as encoders
 from keras_ssl.methods import registry
@@ -69,7 +70,11 @@ def upgrade_config(config):
     """A config dict as a run's config.json holds it, in today's layout: runs of earlier versions
     hold, whatever their encoder, the ResNet's keys in `encoder` beside an `amdim` subsection (and
     before AMDIM, no `kind`); today the section holds `kind`, `synchronized_bn` and that encoder's
-    own keys (`keras_ssl.encoders.registry`). Other configs are returned as they are."""
+    own keys (`keras_ssl.encoders.registry`). Runs from before `data.augment_on` augmented on
+    the host. Other configs are returned as they are."""
+    data = config.get("data")
+    if isinstance(data, dict) and "augment_on" not in data:
+        config = {**config, "data": {**data, "augment_on": "host"}}
     e = config["encoder"]
     if "kind" in e and not isinstance(e.get("amdim"), dict):
         return config
@@ -104,6 +109,9 @@ def data_config():
         max_bad_fraction=0.01,  # streaming: stop when more of the source is unreadable
         # grpc://host:port of a tf.data service dispatcher that reads and augments the stream.
         service=_maybe(None, str),
+        # "device": the pipeline only reads, decodes, crops and resizes (uint8); the rest of the
+        # augmentation runs in the train step on each replica's batch, with the same seeds.
+        augment_on="host",
         tfds_data_dir=_maybe(None, str),
         tfds_download=False,  # let TFDS download a dataset that is not prepared
     ))
@@ -188,6 +196,7 @@ def validate_config(config):
     check(d.on_bad_image in ON_BAD_IMAGE, "data.on_bad_image", d.on_bad_image,
           f"one of {ON_BAD_IMAGE}")
     probability("data.max_bad_fraction", d.max_bad_fraction)
+    check(d.augment_on in AUGMENT_ON, "data.augment_on", d.augment_on, f"one of {AUGMENT_ON}")
     if d.service is not None:
         try:
             check_service_address(d.service)

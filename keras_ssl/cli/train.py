@@ -39,6 +39,10 @@ def train(config, workdir, strategy="auto", tpu=None, virtual_devices=None, forc
     if virtual_devices:
         distribute.set_virtual_devices(virtual_devices)  # before any TensorFlow op
     strategy = distribute.create_strategy(strategy, tpu)
+    if config.data.augment_on == "device" and isinstance(strategy, tf.distribute.TPUStrategy):
+        raise UsageError("data.augment_on='device' does not run on TPUs yet: XLA compiles neither "
+                         "the crops' CropAndResize nor colour jitter's DynamicPartition; use "
+                         "--config.data.augment_on=host.")
     try:
         distribute.per_replica_batch_size(config.train.batch_size, strategy)
     except ValueError as e:
@@ -80,7 +84,10 @@ def _train(config, wd, strategy, chief):
 
     with strategy.scope():
         model = builders.build_method(config, builders.build_encoder(config), steps_per_epoch)
-        model.compile(optimizer=builders.build_optimizer(config, steps_per_epoch))
+        # XLA compiles neither CropAndResize nor colour jitter's DynamicPartition: a train step
+        # that augments runs without it (Keras' "auto" would compile it on one GPU).
+        model.compile(optimizer=builders.build_optimizer(config, steps_per_epoch),
+                      jit_compile="auto" if d.augment_on == "host" else False)
         size = config.data.image_size
         model.build((None, size, size, 3))
         # Optimizer variables exist before a checkpoint is restored into them.
@@ -101,6 +108,7 @@ def _train(config, wd, strategy, chief):
 
     if epoch < config.train.epochs:
         transform = builders.build_transform(config)
+        builders.set_device_augmentation(config, model, transform)
 
         def dataset_fn(initial_epoch, initial_step):
             position = dict(epochs=config.train.epochs, initial_epoch=initial_epoch,
@@ -109,7 +117,8 @@ def _train(config, wd, strategy, chief):
                 def make(context):
                     return data.pretraining_dataset(
                         None, batch_size, transform=transform, seed=config.seed,
-                        arrays=(images, labels), input_context=context, **position)
+                        arrays=(images, labels), input_context=context,
+                        augment_on=d.augment_on, **position)
             else:
                 def make(context):
                     return builders.streaming_dataset(config, transform, bad_images,

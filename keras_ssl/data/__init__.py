@@ -15,6 +15,7 @@ Example:
 from keras_ssl.data.archive import unpack_image_folder
 from keras_ssl.data.bad_images import BadImages, BadImagesLogger
 from keras_ssl.data.choice import choose_pipeline, decoded_mb
+from keras_ssl.data.device_augmentation import AUGMENT_ON, DeviceAugmentation
 from keras_ssl.data.folders import list_image_folder
 from keras_ssl.data.labelled import LabelledData, LabelledSplit
 from keras_ssl.data.pipelines import eval_dataset, pretraining_dataset
@@ -26,7 +27,8 @@ from keras_ssl.data.streaming import (streaming_eval_dataset, streaming_pretrain
 from keras_ssl.data.streams import encoded_source
 
 __all__ = [
-    "BadImages", "BadImagesLogger", "LabelledData", "LabelledSplit", "choose_pipeline",
+    "AUGMENT_ON", "BadImages", "BadImagesLogger", "DeviceAugmentation", "LabelledData",
+    "LabelledSplit", "choose_pipeline",
     "decoded_mb", "distribute_to_service", "encoded_source", "eval_dataset", "list_image_folder",
     "load_arrays", "parse_source", "prepare_shards", "pretraining_dataset",
     "streaming_eval_dataset", "streaming_pretraining_dataset", "streaming_steps_per_epoch",

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from keras_ssl.data.device_augmentation import augment_element, check_augment_on
 from keras_ssl.data.priority import after_yielding_cores, background_options
 from keras_ssl.data.sources import check_arrays, is_positive_int, load_arrays
 
@@ -28,6 +29,7 @@ def pretraining_dataset(
     initial_step=0,
     input_context=None,
     background_priority=True,
+    augment_on="host",
 ):
     """Shuffled, fixed-size batches for pre-training, each with a fresh random seed.
 
@@ -71,6 +73,10 @@ def pretraining_dataset(
       background_priority: make the batches on the pipeline's own threads at low priority
         (`keras_ssl.data.priority`), so that on a CPU they take the time the train step leaves
         idle rather than its cores; the batches are the same either way.
+      augment_on: ``"host"`` runs ``transform`` here; ``"device"`` yields its inputs instead,
+        ``{"images": uint8, "seed": int64 [2]}`` (and ``"image_index"``) per replica batch, for
+        the train step's `keras_ssl.data.DeviceAugmentation` (``model.device_augmentation``),
+        which calls ``transform`` on them: the same views, computed on the accelerator.
 
     Returns:
       A `tf.data.Dataset` of ``transform`` outputs, prefetched.
@@ -88,6 +94,7 @@ def pretraining_dataset(
     ...     initial_step=17, input_context=ctx))
     """
     batch_size = check_batch_size(batch_size)
+    on_device = check_augment_on(augment_on, transform, with_labels)
     if arrays is None:
         images, labels, _ = load_arrays(source, split, image_size, max_examples, data_dir)
     else:
@@ -118,14 +125,17 @@ def pretraining_dataset(
         for r in range(local):
             batch = (tf.gather(images, index[r]),) + (
                 (tf.gather(labels, index[r]),) if with_labels else ())
-            if transform is not None:
-                # A transform that labels by image (Exemplar-CNN's surrogate classes) is also
-                # given each image's row in `images`, the same in every epoch.
-                index_arg = ({"image_index": index[r]}
-                             if getattr(transform, "uses_image_index", False) else {})
+            # A transform that labels by image (Exemplar-CNN's surrogate classes) is also
+            # given each image's row in `images`, the same in every epoch.
+            index_arg = ({"image_index": index[r]}
+                         if getattr(transform, "uses_image_index", False) else {})
+            if transform is None:
+                outputs.append(batch if with_labels else batch[0])
+            elif with_labels:
                 outputs.append(transform(*batch, batch_seeds[r], **index_arg))
             else:
-                outputs.append(batch if with_labels else batch[0])
+                element = {"images": batch[0], "seed": batch_seeds[r], **index_arg}
+                outputs.append(element if on_device else augment_element(transform, element))
         return tf.nest.map_structure(lambda *xs: tf.stack(xs), *outputs)
 
     plan = epoch_keys.flat_map(epoch_plan).skip(initial_step)

@@ -21,6 +21,7 @@ from keras_ssl.data.pipelines import (batch_seeds, check_batch_size, epoch_key_d
 from keras_ssl.data.records import DEFAULT_IMAGE_KEY, DEFAULT_LABEL_KEY
 from keras_ssl.data.service import EpochTally, check_service_address, distribute_to_service
 from keras_ssl.data.decode import decode_crops
+from keras_ssl.data.device_augmentation import augment_element, check_augment_on, to_uint8
 from keras_ssl.data.sources import check_image_size, load_arrays
 from keras_ssl.data.streams import encoded_source
 
@@ -50,6 +51,7 @@ def streaming_pretraining_dataset(
     shuffle_window=1024,
     service=None,
     job_name=None,
+    augment_on="host",
 ):
     """Pre-training batches streamed from ``folder:``, ``tfrecord:`` or ``tfds:`` sources.
 
@@ -92,6 +94,11 @@ def streaming_pretraining_dataset(
         and augment on its workers (see `keras_ssl.data.service.distribute_to_service`, which
         says what is supported). Needs ``epochs``. Bad images are reported by this process;
         batches lost with a worker stop the iteration with `LostBatches` (see its module).
+      augment_on: ``"host"`` runs ``augment_crops`` here; ``"device"`` stops after the crops and
+        yields ``{"crops": (uint8 [B, h, w, 3], ...), "seed": int64 [2]}`` per replica batch, for
+        the train step's `keras_ssl.data.DeviceAugmentation` (``model.device_augmentation``).
+        Either way the crops are rounded to uint8 before ``augment_crops`` (as in-memory images
+        are), so both give the same views.
 
     Returns:
       A `tf.data.Dataset` of per-replica batches, with its cardinality, prefetched.
@@ -104,6 +111,7 @@ def streaming_pretraining_dataset(
     >>> view_a, view_b = next(iter(ds))  # float32 [256, 224, 224, 3] each.
     """
     batch_size = check_batch_size(batch_size)
+    on_device = check_augment_on(augment_on, transform, with_labels)
     _check_bad_image_policy(on_bad_image, max_bad_fraction)
     if service is not None:
         service = check_service_address(service)
@@ -113,7 +121,7 @@ def streaming_pretraining_dataset(
     if with_labels and not stream.labeled:
         raise ValueError(f"with_labels needs labels but {stream.description} has none; use "
                          f"{NEEDS_LABELS}.")
-    windows, sizes, augment = _crop_stage(transform, check_image_size(image_size))
+    windows, sizes = _crop_stage(transform, check_image_size(image_size))
     context = input_context or tf.distribute.InputContext()
     replicas, per_replica, local, first = replica_slots(context, batch_size)
     pipelines, pipeline = context.num_input_pipelines, context.input_pipeline_id
@@ -136,8 +144,7 @@ def streaming_pretraining_dataset(
 
         def crops(contents, k):
             image_seed = tf.random.experimental.stateless_fold_in(image_key_, k)
-            views = decode_crops(contents, lambda h, w: windows(h, w, image_seed), sizes)
-            return tuple(v / 255.0 for v in views)
+            return to_uint8(decode_crops(contents, lambda h, w: windows(h, w, image_seed), sizes))
 
         examples = reader.decoded(order_key, pipeline, pipelines, resume * per_replica, crops,
                                   epoch=epoch_key if epochs else None)
@@ -151,7 +158,11 @@ def streaming_pretraining_dataset(
 
     def finish(batch, batch_seed, *position):
         views, labels, *skipped = batch
-        out = augment(list(views), batch_seed)
+        if transform is None:
+            out = views[0]
+        else:
+            out = {"crops": views, "seed": batch_seed}
+            out = out if on_device else augment_element(transform, out)
         out = (out, labels) if with_labels else out
         return (out, skipped[0], position[0]) if skipped else out
 
@@ -251,11 +262,10 @@ def _check_bad_image_policy(on_bad_image, max_bad_fraction):
 
 
 def _crop_stage(transform, size):
-    """(crop_windows(h, w, seed), output sizes, augment(crops, seed)) of a transform."""
+    """(crop_windows(h, w, seed), output sizes) of a transform."""
     if transform is None:
         sizes = [size]
         windows = lambda h, w, seed: full_window(h, w)[None]  # noqa: E731
-        augment = lambda crops, seed: tf.cast(tf.round(crops[0] * 255.0), tf.uint8)  # noqa: E731
     else:
         if not all(hasattr(transform, a) for a in ("crop_windows", "crop_sizes", "augment_crops")):
             raise ValueError(
@@ -263,11 +273,11 @@ def _crop_stage(transform, size):
                 "augment_crops), which streaming needs to crop the original image; use a "
                 "keras_ssl.augment transform, or pretraining_dataset for in-memory data.")
         sizes = transform.crop_sizes(size)
-        windows, augment = transform.crop_windows, transform.augment_crops
+        windows = transform.crop_windows
     if any(s is None for s in sizes):
         raise ValueError(f"{type(transform).__name__ if transform else 'No transform'} keeps the "
                          "size it is given: pass image_size to resize the images to.")
-    return windows, [tuple(s) for s in sizes], augment
+    return windows, [tuple(s) for s in sizes]
 
 
 class _Reader:

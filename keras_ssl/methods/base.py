@@ -16,6 +16,10 @@ class PretrainingMethod(keras.Model):
 
     `model(images)` returns the encoder's representation, so a trained method can be used (and
     evaluated, exported) as its encoder.
+
+    `device_augmentation`: None, or the augmentation a pipeline built with ``augment_on="device"``
+    leaves to the train step (`keras_ssl.data.DeviceAugmentation`): the train and test steps apply
+    it to each replica's batch first. Not saved with the model, and `model(images)` never uses it.
     """
 
     metric_names = ("loss",)
@@ -24,6 +28,16 @@ class PretrainingMethod(keras.Model):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
+
+    @property
+    def device_augmentation(self):
+        return getattr(self, "_device_augmentation", None)
+
+    @device_augmentation.setter
+    def device_augmentation(self, stage):
+        self._device_augmentation = stage
+        # fit() keeps its traced steps, which would go on with the previous stage.
+        self.train_function = self.test_function = None
 
     @property
     def metrics(self):
@@ -43,14 +57,23 @@ class PretrainingMethod(keras.Model):
     def build_heads(self, feature_shape):
         """Build the method's heads on encoder features of `feature_shape`."""
 
-    def _build_from(self, data):
+    def _prepared(self, data):
+        """The step's batch: augmented if the pipeline left that to the device, and the model
+        built on it."""
+        if self.device_augmentation is not None:
+            data = self.device_augmentation(data)
+        elif isinstance(data, dict) and "seed" in data:
+            raise ValueError("The batch is from a pipeline built with augment_on='device' but the "
+                             "model has no device_augmentation: set model.device_augmentation = "
+                             "keras_ssl.data.DeviceAugmentation(transform).")
         # fit() does not build a subclassed model; build it here, before any head is called, so
         # that every weight is created by build() and model(images) / save() work after fit.
         if not self.built:
             self.build(tf.nest.flatten(data)[0].shape)
+        return data
 
     def train_step(self, data):
-        self._build_from(data)
+        data = self._prepared(data)
         with tf.GradientTape() as tape:
             loss, values = self.compute_objective(data, training=True)
             # Each replica's loss is its share of the global mean and the optimizer sums the replicas'
@@ -67,7 +90,7 @@ class PretrainingMethod(keras.Model):
         """Runs in the compiled train step after the optimizer update (momentum encoders' EMA)."""
 
     def test_step(self, data):
-        self._build_from(data)
+        data = self._prepared(data)
         loss, values = self.compute_objective(data, training=False)
         return self._update_metrics(loss, values)
 

@@ -186,7 +186,7 @@ class ContextEncoder(PretrainingMethod):
         return loss, values
 
     def train_step(self, data):
-        self._build_from(data)
+        data = self._prepared(data)
         generator_vars = self.generator_variables()
         with tf.GradientTape() as tape:
             loss, values, pair = self.generator_objective(data, training=True)

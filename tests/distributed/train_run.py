@@ -10,7 +10,9 @@ the new checkpoint's data file is written, then truncated, and the process SIGKI
 `tf.train.CheckpointManager` records the checkpoint as the latest. `--nan-at-step N` multiplies
 the N-th training step's batch (counted from 1 over the run) by NaN, so its loss, gradients and
 updated weights are NaN. `--sigterm-at-step N` makes the process send itself SIGTERM as the N-th
-step begins, as a preemption notice would. SIGUSR1 dumps every thread's Python stack to stderr
+step begins, as a preemption notice would. `--no-constant-folding` turns grappler's constant
+folding off, which rewrites some float32 products in `tf.function`s (the train step) but not in
+tf.data's functions (tests/test_device_augmentation.py). SIGUSR1 dumps every thread's Python stack to stderr
 (a test whose run hangs says where).
 """
 
@@ -83,6 +85,7 @@ def main():
     parser.add_argument("--die-in-save", type=int, default=None)
     parser.add_argument("--nan-at-step", type=int, default=None)
     parser.add_argument("--sigterm-at-step", type=int, default=None)
+    parser.add_argument("--no-constant-folding", action="store_true")
     parser.add_argument("cli_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
@@ -96,6 +99,8 @@ def main():
                  **{f"w{i}": np.asarray(v) for i, v in enumerate(model.variables)})
         return model
 
+    if args.no_constant_folding:
+        tf.config.optimizer.set_experimental_options({"constant_folding": False})
     patches = [mock.patch.object(train_module, "train", train_and_save)]
     if args.die_in_save:
         patches.append(mock.patch.object(tf.train.CheckpointManager, "save",
