@@ -16,6 +16,9 @@ class MLPHead(SequentialHead):
         output_dim: projection size (128 in SimCLR).
         batch_norm: batch norm after each hidden linear layer.
         synchronized_bn: compute those statistics over all replicas.
+        output_batch_norm: batch norm without scale and shift after the output layer (whose bias
+            it would cancel, so it has none): MoCo v3's projector (its code's `last_bn`, after
+            SimCLR v2's code) and NNCLR's.
 
     Example:
     ```python
@@ -25,12 +28,13 @@ class MLPHead(SequentialHead):
     """
 
     def __init__(self, hidden_dims=(2048,), output_dim=128, batch_norm=True, synchronized_bn=False,
-                 **kwargs):
+                 output_batch_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.hidden_dims = tuple(int(d) for d in hidden_dims)
         self.output_dim = int(output_dim)
         self.batch_norm = batch_norm
         self.synchronized_bn = synchronized_bn
+        self.output_batch_norm = output_batch_norm
         self.hidden = []
         for i, dim in enumerate(self.hidden_dims):
             self.hidden.append(keras.layers.Dense(dim, use_bias=not batch_norm, name=f"dense{i}"))
@@ -38,11 +42,18 @@ class MLPHead(SequentialHead):
                 self.hidden.append(layers.BatchNormalization(
                     momentum=0.9, epsilon=1e-5, synchronized=synchronized_bn, name=f"bn{i}"))
             self.hidden.append(keras.layers.ReLU(name=f"relu{i}"))
-        self.out = keras.layers.Dense(self.output_dim, name="output")
+        self.out = keras.layers.Dense(self.output_dim, use_bias=not output_batch_norm,
+                                      name="output")
         self._sequence = [*self.hidden, self.out]
+        if output_batch_norm:
+            self.output_bn = layers.BatchNormalization(
+                momentum=0.9, epsilon=1e-5, center=False, scale=False,
+                synchronized=synchronized_bn, name="output_bn")
+            self._sequence.append(self.output_bn)
 
     def get_config(self):
         config = super().get_config()
         config.update(hidden_dims=self.hidden_dims, output_dim=self.output_dim,
-                      batch_norm=self.batch_norm, synchronized_bn=self.synchronized_bn)
+                      batch_norm=self.batch_norm, synchronized_bn=self.synchronized_bn,
+                      output_batch_norm=self.output_batch_norm)
         return config

@@ -10,7 +10,9 @@ the new checkpoint's data file is written, then truncated, and the process SIGKI
 `tf.train.CheckpointManager` records the checkpoint as the latest. `--nan-at-step N` multiplies
 the N-th training step's batch (counted from 1 over the run) by NaN, so its loss, gradients and
 updated weights are NaN. `--sigterm-at-step N` makes the process send itself SIGTERM as the N-th
-step begins, as a preemption notice would. SIGUSR1 dumps every thread's Python stack to stderr
+step begins, as a preemption notice would. `--constant-encoder` zeroes the encoder's weights and
+freezes them (batch norm then normalises with its moving statistics): every image gets the same
+features, a collapsed representation from the first step. SIGUSR1 dumps every thread's Python stack to stderr
 (a test whose run hangs says where).
 """
 
@@ -67,6 +69,18 @@ def _poisoned_build_method(nan_at):
     return build
 
 
+def _constant_build_encoder():
+    original = builders.build_encoder
+
+    def build(*args, **kwargs):
+        encoder = original(*args, **kwargs)
+        encoder.set_weights([np.zeros_like(w) for w in encoder.get_weights()])
+        encoder.trainable = False
+        return encoder
+
+    return build
+
+
 def _signalling_stop(sigterm_at):
     class SignalledStopOnSignal(StopOnSignal):
         def on_train_batch_begin(self, batch, logs=None):
@@ -83,6 +97,7 @@ def main():
     parser.add_argument("--die-in-save", type=int, default=None)
     parser.add_argument("--nan-at-step", type=int, default=None)
     parser.add_argument("--sigterm-at-step", type=int, default=None)
+    parser.add_argument("--constant-encoder", action="store_true")
     parser.add_argument("cli_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
@@ -106,6 +121,8 @@ def main():
     if args.sigterm_at_step:
         patches.append(mock.patch.object(train_module, "StopOnSignal",
                                          _signalling_stop(args.sigterm_at_step)))
+    if args.constant_encoder:
+        patches.append(mock.patch.object(builders, "build_encoder", _constant_build_encoder()))
     for patch in patches:
         patch.start()
     cli.run(["keras-ssl", *cli_args])
