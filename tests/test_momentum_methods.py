@@ -58,7 +58,7 @@ def random_views(batch=8, seed=0):
 
 
 def online_and_target(model):
-    if isinstance(model, (MoCoV2, MoCoV3)):
+    if isinstance(model, MoCoV2):
         return [model.encoder, model.projector], model.key_network
     return [model.encoder, model.projector], model.target_network
 
@@ -344,7 +344,7 @@ def objective_numpy(model, features_of, views):
     if isinstance(model, MoCoV3):
         q = [model.predictor(model.projector(features_of(v), training=False), training=False)
              for v in views]
-        k = [model.key_network(v, training=False) for v in views]
+        k = [model.target_network(v, training=False) for v in views]
         t = model.temperature
         return 2 * t * sum(batch_info_nce_numpy(a, b, t)[0] for a, b in ((q[0], k[1]),
                                                                         (q[1], k[0])))

@@ -19,6 +19,20 @@ def cpu_resnet(encoder):
     encoder.width_multiplier = 0.25
 
 
+def imagenet_resnet50(method):
+    """`base_config(method)` on ImageNet (TFDS) at 224 with a ResNet-50 whose batch norm, and the
+    heads', runs over the global batch (the papers' synchronized / cross-replica batch norm)."""
+    c = base_config(method)
+    c.data.source = "tfds:imagenet2012"
+    c.data.image_size = 224
+    c.data.test_split = "validation"
+    c.encoder.depth = 50
+    c.encoder.stem = "imagenet"
+    c.encoder.synchronized_bn = True
+    c.model.synchronized_bn = True
+    return c
+
+
 def cifar10_quickstart(method):
     """`base_config(method)` on the CIFAR-10 folder with the CPU-sized ResNet."""
     c = base_config(method)

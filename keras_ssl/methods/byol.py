@@ -54,6 +54,7 @@ class BYOL(PretrainingMethod):
     """
 
     metric_names = ("loss", "target_momentum", "embedding_std")
+    _projector_output_batch_norm = False  # MoCo v3's projector ends in batch norm
 
     def __init__(self, encoder, projection_hidden_dims=(4096,), projection_dim=256,
                  prediction_hidden_dims=(4096,), base_momentum=0.996, total_steps=None,
@@ -71,7 +72,9 @@ class BYOL(PretrainingMethod):
         self.total_steps = total_steps
         self.synchronized_bn = synchronized_bn
         self.projector = MLPHead(self.projection_hidden_dims, projection_dim, batch_norm=True,
-                                 synchronized_bn=synchronized_bn, name="projector")
+                                 synchronized_bn=synchronized_bn,
+                                 output_batch_norm=self._projector_output_batch_norm,
+                                 name="projector")
         self.predictor = MLPHead(self.prediction_hidden_dims, projection_dim, batch_norm=True,
                                  synchronized_bn=synchronized_bn, name="predictor")
         self.target_network = MomentumNetwork([encoder, self.projector], name="target_network")
@@ -93,16 +96,21 @@ class BYOL(PretrainingMethod):
     def _project(self, images, training):
         return self.projector(self.encoder(images, training=training), training=training)
 
-    def compute_objective(self, data, training):
+    def _forward(self, data, training):
+        """Online projections z, predictions p and target projections t of both views."""
         view1, view2 = data
         self.target_network.synchronize([self.encoder, self.projector])
         z1, z2 = self._project(view1, training), self._project(view2, training)
         p1, p2 = self.predictor(z1, training=training), self.predictor(z2, training=training)
         t1 = self.target_network(view1, training=training)
         t2 = self.target_network(view2, training=training)
-        loss = byol_loss(p1, t2) + byol_loss(p2, t1)
-        return loss, {"target_momentum": self.target_momentum(),
-                      "embedding_std": embedding_std(tf.concat([z1, z2], axis=0))}
+        metrics = {"target_momentum": self.target_momentum(),
+                   "embedding_std": embedding_std(tf.concat([z1, z2], axis=0))}
+        return (p1, p2), (t1, t2), metrics
+
+    def compute_objective(self, data, training):
+        (p1, p2), (t1, t2), metrics = self._forward(data, training)
+        return byol_loss(p1, t2) + byol_loss(p2, t1), metrics
 
     def after_step(self):
         self.target_network.update([self.encoder, self.projector], self.target_momentum())

@@ -2,50 +2,48 @@
 Transformers"; the ViT variant comes with the ViT encoder)."""
 
 import keras
-import tensorflow as tf
 
 from keras_ssl import config_checks
-from keras_ssl.heads import MLPHead
-from keras_ssl.layers import MomentumNetwork, cosine_momentum
-from keras_ssl.losses import embedding_std, mocov3_loss
+from keras_ssl.losses import mocov3_loss
 from keras_ssl.methods import registry
-from keras_ssl.methods.base import PretrainingMethod
-from keras_ssl.methods.byol import (BYOL_AUGMENT, byol_views, check_byol_views,
+from keras_ssl.methods.byol import (BYOL, BYOL_AUGMENT, byol_views, check_byol_views,
                                     momentum_schedule_length)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class MoCoV3(PretrainingMethod):
+class MoCoV3(BYOL):
     """MoCo v3: queries predicted from two views contrasted with a momentum encoder's keys of the
     same global batch, no queue (the paper's Algorithm 1).
 
-    Trained with `model.fit` on a dataset yielding `(view1, view2)` float batches (BYOL's asymmetric
-    pair, as the authors' `main_moco.py`). Each step:
+    BYOL's networks and schedule with a contrastive loss. Trained with `model.fit` on a dataset
+    yielding `(view1, view2)` float batches (BYOL's asymmetric pair, as the authors'
+    `main_moco.py`). Each step:
 
     - queries q = h(g(f(view))) from the encoder f, projector g and predictor h, each view through
       the networks as its own batch (as the authors' `forward`);
-    - keys k = g_k(f_k(view)) from the momentum copies of f and g, without gradient;
+    - keys k = g_k(f_k(view)) from the momentum copies of f and g (`model.target_network`),
+      without gradient;
     - loss `mocov3_loss`: 2 t [ctr(q1, k2) + ctr(q2, k1)], each query against the keys of the
       whole global batch (gathered from every replica; the positive is its own image's key);
     - after the optimizer step, every momentum weight (BN moving statistics included) moves to
       m_k * key + (1 - m_k) * online, m_k rising from `base_momentum` (0.99) to 1 on a cosine
-      over the run's `total_steps` (`keras_ssl.layers.cosine_momentum`; the authors' `--moco-m-cos`,
-      their schedule per iteration). The authors update the momentum encoder at the start of a
-      step, before computing its keys; here it is updated at the end of the step before, which is
-      the same sequence of weights.
+      over the run's `total_steps` (`keras_ssl.layers.cosine_momentum`; the authors'
+      `--moco-m-cos`, per iteration). The authors update the momentum encoder at the start of a
+      step, before computing its keys; here at the end of the step before: the same sequence of
+      weights.
 
     Heads (the authors' `MoCo_ResNet`): projector Linear(4096) - BN - ReLU - Linear(256) - BN
-    (without scale and shift), predictor Linear(4096) - BN - ReLU - Linear(256). The authors'
-    linear layers have no bias; here the predictor's output layer keeps one. Batch norm is
-    synchronised over all replicas in the authors' code (`SyncBatchNorm`): the paper-scale recipe
-    sets `synchronized_bn` in the encoder and the heads.
+    (without scale and shift, their `last_bn`), predictor Linear(4096) - BN - ReLU - Linear(256).
+    The authors' linear layers have no bias; here the predictor's output layer keeps one. Batch
+    norm is synchronised over all replicas in the authors' code (`SyncBatchNorm`): the paper-scale
+    recipe sets `synchronized_bn` in the encoder and the heads.
 
-    Temperature: the authors' code runs ResNet-50 with its default t = 1.0 (`--moco-t`, not set in
-    CONFIG.md's ResNet-50 commands); 0.2 is its ViT setting (`--moco-t=.2`).
+    Temperature: the authors' code runs ResNet-50 with its default t = 1.0 (`--moco-t`, which
+    CONFIG.md's ResNet-50 commands leave); 0.2 is their ViT setting (`--moco-t=.2`).
 
     Logs `embedding_std` (`keras_ssl.losses.embedding_std`) of the online projections g(f(view)):
     near 0 when the representation collapses. `model(images)` and `model.encoder` are the online
-    encoder, the one to evaluate and export; the momentum copy is `model.key_network`.
+    encoder, the one to evaluate and export.
 
     Args:
         encoder: a Keras model mapping images to features.
@@ -66,71 +64,26 @@ class MoCoV3(PretrainingMethod):
     ```
     """
 
-    metric_names = ("loss", "contrastive_accuracy", "key_momentum", "embedding_std")
+    metric_names = ("loss", "contrastive_accuracy", "target_momentum", "embedding_std")
+    _projector_output_batch_norm = True
 
     def __init__(self, encoder, projection_hidden_dims=(4096,), projection_dim=256,
                  prediction_hidden_dims=(4096,), temperature=1.0, base_momentum=0.99,
                  total_steps=None, synchronized_bn=False, **kwargs):
-        super().__init__(encoder, **kwargs)
-        if not 0 <= base_momentum <= 1:
-            raise ValueError(f"base_momentum must be in [0, 1], got {base_momentum!r}.")
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature!r}.")
-        if total_steps is not None and (not isinstance(total_steps, int) or total_steps < 1):
-            raise ValueError(f"total_steps must be a positive integer or None, got "
-                             f"{total_steps!r}.")
-        self.projection_hidden_dims = tuple(projection_hidden_dims)
-        self.projection_dim = projection_dim
-        self.prediction_hidden_dims = tuple(prediction_hidden_dims)
+        super().__init__(encoder, projection_hidden_dims, projection_dim, prediction_hidden_dims,
+                         base_momentum, total_steps, synchronized_bn, **kwargs)
         self.temperature = temperature
-        self.base_momentum = base_momentum
-        self.total_steps = total_steps
-        self.synchronized_bn = synchronized_bn
-        self.projector = MLPHead(self.projection_hidden_dims, projection_dim, batch_norm=True,
-                                 synchronized_bn=synchronized_bn, output_batch_norm=True,
-                                 name="projector")
-        self.predictor = MLPHead(self.prediction_hidden_dims, projection_dim, batch_norm=True,
-                                 synchronized_bn=synchronized_bn, name="predictor")
-        self.key_network = MomentumNetwork([encoder, self.projector], name="key_network")
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.key_network.build(input_shape)
-
-    def build_heads(self, feature_shape):
-        self.projector.build(feature_shape)
-        self.predictor.build(self.projector.compute_output_shape(feature_shape))
-
-    def key_momentum(self):
-        """m_k for the current step k."""
-        if self.total_steps is None:
-            return keras.ops.convert_to_tensor(self.base_momentum, "float32")
-        return cosine_momentum(self.key_network.step, self.total_steps, self.base_momentum)
-
-    def _project(self, images, training):
-        return self.projector(self.encoder(images, training=training), training=training)
 
     def compute_objective(self, data, training):
-        view1, view2 = data
-        self.key_network.synchronize([self.encoder, self.projector])
-        z1, z2 = self._project(view1, training), self._project(view2, training)
-        q1, q2 = self.predictor(z1, training=training), self.predictor(z2, training=training)
-        k1 = self.key_network(view1, training=training)
-        k2 = self.key_network(view2, training=training)
+        (q1, q2), (k1, k2), metrics = self._forward(data, training)
         loss, accuracy = mocov3_loss(q1, q2, k1, k2, self.temperature)
-        return loss, {"contrastive_accuracy": accuracy, "key_momentum": self.key_momentum(),
-                      "embedding_std": embedding_std(tf.concat([z1, z2], axis=0))}
-
-    def after_step(self):
-        self.key_network.update([self.encoder, self.projector], self.key_momentum())
+        return loss, {"contrastive_accuracy": accuracy, **metrics}
 
     def get_config(self):
         config = super().get_config()
-        config.update(projection_hidden_dims=self.projection_hidden_dims,
-                      projection_dim=self.projection_dim,
-                      prediction_hidden_dims=self.prediction_hidden_dims,
-                      temperature=self.temperature, base_momentum=self.base_momentum,
-                      total_steps=self.total_steps, synchronized_bn=self.synchronized_bn)
+        config["temperature"] = self.temperature
         return config
 
 
