@@ -104,8 +104,10 @@ def test_import_keras_ssl_reaches_its_subpackages():
 
 
 # Second cases of a family, run on demand: one method per family runs in CI. MoCo v2's case takes
-# the longest (~80 s here); BYOL stands for the momentum methods.
-SECOND_OF_FAMILY = {"mocov2", "colorization", "context_encoder", "counting", "jigsaw"}
+# the longest (~80 s here); BYOL stands for the momentum methods (MoCo v3 is its subclass) and
+# SimCLR for the contrastive ones with a memory (NNCLR).
+SECOND_OF_FAMILY = {"mocov2", "mocov3", "nnclr", "colorization", "context_encoder", "counting",
+                    "jigsaw"}
 
 
 @pytest.mark.parametrize("name", [

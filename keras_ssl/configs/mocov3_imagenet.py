@@ -17,7 +17,8 @@ from keras_ssl.configs.common import imagenet_resnet50
 
 
 def get_config():
-    # The model and augment sections are the registered defaults (keras_ssl/methods/mocov3.py).
+    # The model and augment sections are the registered defaults (keras_ssl/methods/mocov3.py)
+    # but for the crop (CONFIG.md: --crop-min=.2).
     c = imagenet_resnet50("mocov3")
     c.augment.crop_scale = (0.2, 1.0)
     c.train.batch_size = 4096
