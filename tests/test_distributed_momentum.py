@@ -36,6 +36,14 @@ pytestmark = pytest.mark.distributed
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "distributed" / "momentum_fit.py"
 TOLERANCE = 2e-5
+# MoCo v3's projector ends in batch norm without scale (the authors' `last_bn`), each view's 4 + 4
+# examples normalised over both replicas: Keras' synchronized batch norm takes the variance as
+# E[x^2] - E[x]^2 of cross-replica float32 sums, whose rounding differs from one device's, and
+# nothing damps it. Measured at the default t = 1.0: losses within 6e-6, weights within 3e-5
+# (2e-6 with that batch norm left out; at t = 0.2 the sharper softmax grows it to 5e-3 in 3 steps).
+# Keys of the local batch only change the first step's loss by far more (see the report of
+# issue 26).
+WEIGHT_TOLERANCE = {"mocov3": 1e-4}
 BATCH = 8  # global batch of momentum_fit.py
 QUEUE = 12
 
@@ -129,12 +137,13 @@ def test_moco_with_shuffle_bn_matches_one_device_with_the_same_groups(moco):
                                     "nnclr"])
 def test_with_synchronized_bn_losses_and_weights_match_one_device(request, method):
     """Measured: losses within ~1e-6, every weight (BN statistics included) within ~6e-6 (BYOL);
-    MoCo v3 and NNCLR: see the report of issue 26."""
+    MoCo v3: see WEIGHT_TOLERANCE."""
     one, two = (request.getfixturevalue(method)[d] for d in (1, 2))
+    tolerance = WEIGHT_TOLERANCE.get(method, TOLERANCE)
     assert max_difference(weights(two, method, "initial"), weights(one, method, "initial")) == 0
     np.testing.assert_allclose(two[f"{method}_loss"], one[f"{method}_loss"], rtol=0,
                                atol=TOLERANCE)
-    assert max_difference(weights(two, method, "final"), weights(one, method, "final")) < TOLERANCE
+    assert max_difference(weights(two, method, "final"), weights(one, method, "final")) < tolerance
     assert max_difference(weights(one, method, "final"), weights(one, method, "initial")) > 1e-2
 
 
@@ -164,7 +173,8 @@ def test_momentum_copies_are_identical_on_both_replicas(request, method):
     assert len(keys) > 50
     for key in keys:
         np.testing.assert_array_equal(two[key], two[key.replace("replica0", "replica1")])
-        np.testing.assert_allclose(two[key], one[key], rtol=0, atol=TOLERANCE)
+        np.testing.assert_allclose(two[key], one[key], rtol=0,
+                                   atol=WEIGHT_TOLERANCE.get(method, TOLERANCE))
 
 
 def test_shuffled_apply_permutes_across_replicas_and_restores_order(moco):

@@ -102,8 +102,8 @@ def run_moco(strategy, devices, out):
 SYNCHRONIZED = {
     "byol": (BYOL, dict(prediction_hidden_dims=(32,), base_momentum=0.9, total_steps=10),
              "target_network"),
-    "mocov3": (MoCoV3, dict(prediction_hidden_dims=(32,), base_momentum=0.9, total_steps=10,
-                            temperature=0.2), "target_network"),
+    "mocov3": (MoCoV3, dict(prediction_hidden_dims=(32,), base_momentum=0.9, total_steps=10),
+               "target_network"),
     "nnclr": (NNCLR, dict(prediction_hidden_dims=(32,), support_size=12, temperature=0.2), None),
 }
 
