@@ -148,6 +148,49 @@ class HistoryCSV(keras.callbacks.Callback):
         files.write_text(self.path, text.getvalue())
 
 
+# A tenth of the healthy 1 / sqrt(d) of the widest embedding the library's methods log (d = 8192,
+# Barlow Twins' and VICReg's): no healthy run of any method falls under it.
+COLLAPSE_THRESHOLD = 0.1 / math.sqrt(8192)
+
+
+class CollapseWarning(keras.callbacks.Callback):
+    """Warn once, in plain words, when an epoch's mean `embedding_std` falls under `threshold`.
+
+    `embedding_std` (`keras_ssl.losses.embedding_std`, SimSiam's collapse metric, Chen & He 2021,
+    fig. 2) is the per-dimension std of the L2-normalised embeddings: about 1 / sqrt(d) when they
+    spread over the sphere, 0 when every image gets the same embedding. It never exceeds
+    1 / sqrt(d) (the variances of a unit vector's d coordinates sum to at most 1), so one
+    threshold serves every d: the default, 0.1 / sqrt(8192) = 0.0011, is a tenth of the healthy
+    value of the widest embedding here and 1/80 of a 128-d one's. A collapsed run's features carry
+    no information about the image: training on is wasted, so the warning says so and what to
+    change. Training is not stopped.
+
+    Example:
+    ```python
+    model.fit(dataset, epochs=10, callbacks=[CollapseWarning()])  # model logs embedding_std
+    ```
+    """
+
+    def __init__(self, threshold=COLLAPSE_THRESHOLD):
+        super().__init__()
+        self.threshold = threshold
+        self.warned = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get("embedding_std")
+        if self.warned or value is None or not float(value) < self.threshold:
+            return
+        self.warned = True
+        absl_logging.warning(
+            "the representation has collapsed: in epoch %d the embeddings' spread (embedding_std, "
+            "the mean over dimensions of their standard deviation after normalising to unit "
+            "length) was %.2g, under %.2g, so the encoder maps every image to nearly the same "
+            "vector and learns nothing more. A healthy run stays near 1/sqrt(embedding size). "
+            "Lower the learning rate or raise the warm-up, check the augmentation, and check the "
+            "method's safeguards against collapse (stop-gradient, momentum encoder, negatives).",
+            epoch + 1, float(value), self.threshold)
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stop training after the batch during which `minutes` have passed since training began.
 

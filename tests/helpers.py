@@ -71,3 +71,20 @@ def run_serialization_test(instance, inputs, tmp_path):
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs, training=False)),
                                expected, atol=1e-6)
+
+
+def unit_rows(x):
+    """Rows of `x` scaled to unit length, in float64."""
+    x = np.asarray(x, np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def batch_info_nce_numpy(queries, keys, temperature):
+    """InfoNCE over the batch's keys in float64 (`keras_ssl.losses.batch_info_nce` on one device):
+    the mean of -log softmax(q_i . k / t)[i] over cosine similarities, and the fraction of queries
+    whose own key scores highest."""
+    logits = unit_rows(queries) @ unit_rows(keys).T / temperature
+    top = logits.max(1, keepdims=True)
+    log_softmax = logits - top - np.log(np.exp(logits - top).sum(1, keepdims=True))
+    rows = np.arange(len(logits))
+    return -log_softmax[rows, rows].mean(), (logits.argmax(1) == rows).mean()

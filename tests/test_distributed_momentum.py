@@ -1,4 +1,5 @@
-"""MoCo v2 and BYOL under tf.distribute.MirroredStrategy on 2 logical CPUs equal one device.
+"""MoCo v2, BYOL, MoCo v3 and NNCLR under tf.distribute.MirroredStrategy on 2 logical CPUs equal one
+device.
 
 `tests/distributed/momentum_fit.py` trains each method 3 steps of global batch 8 with `model.fit`,
 once on one device and once on 2 replicas, each in its own process (one strategy per process;
@@ -10,6 +11,12 @@ in tests/test_distributed.py. Claims:
   examples), the queue is identical on both replicas, and with shuffle BN the losses and weights
   equal one device whose batch norm runs over the same two shuffled groups (`bn_splits=2`);
 - BYOL with synchronized batch norm: losses and weights equal one device;
+- MoCo v3 with synchronized batch norm: losses and weights equal one device, so each query met the
+  keys of the whole global batch (keys of the replica's own examples only would change the
+  loss: a test that fails with the gather of `batch_info_nce` removed);
+- NNCLR with synchronized batch norm: losses and weights equal one device (negatives of the global
+  batch), and the support set after every step equals one device's and is identical on both
+  replicas (filled with the embeddings of both replicas' examples);
 - the momentum copies are identical on both replicas;
 - `shuffled_apply` hands each replica a random part of the global batch, drawn from both replicas'
   examples, and returns the outputs in the original order.
@@ -29,6 +36,14 @@ pytestmark = pytest.mark.distributed
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "distributed" / "momentum_fit.py"
 TOLERANCE = 2e-5
+# MoCo v3's projector ends in batch norm without scale (the authors' `last_bn`), each view's 4 + 4
+# examples normalised over both replicas: Keras' synchronized batch norm takes the variance as
+# E[x^2] - E[x]^2 of cross-replica float32 sums, whose rounding differs from one device's, and
+# nothing damps it. Measured at the default t = 1.0: losses within 6e-6, weights within 3e-5
+# (2e-6 with that batch norm left out; at t = 0.2 the sharper softmax grows it to 5e-3 in 3 steps).
+# Keys of the local batch only change the first step's loss by far more (see the report of
+# issue 26).
+WEIGHT_TOLERANCE = {"mocov3": 1e-4}
 BATCH = 8  # global batch of momentum_fit.py
 QUEUE = 12
 
@@ -59,6 +74,16 @@ def moco(tmp_path_factory):
 @pytest.fixture(scope="module")
 def byol(tmp_path_factory):
     return _fit_on_1_and_2_devices(tmp_path_factory.mktemp("momentum"), "byol")
+
+
+@pytest.fixture(scope="module")
+def mocov3(tmp_path_factory):
+    return _fit_on_1_and_2_devices(tmp_path_factory.mktemp("momentum"), "mocov3")
+
+
+@pytest.fixture(scope="module")
+def nnclr(tmp_path_factory):
+    return _fit_on_1_and_2_devices(tmp_path_factory.mktemp("momentum"), "nnclr")
 
 
 def weights(result, prefix, stage, moving=True):
@@ -106,24 +131,50 @@ def test_moco_with_shuffle_bn_matches_one_device_with_the_same_groups(moco):
                                atol=TOLERANCE)
 
 
-@pytest.mark.slow
-def test_byol_with_synchronized_bn_matches_one_device(byol):
-    """Measured: losses within ~1e-6, every weight (BN statistics included) within ~6e-6."""
-    one, two = byol[1], byol[2]
-    assert max_difference(weights(two, "byol", "initial"), weights(one, "byol", "initial")) == 0
-    np.testing.assert_allclose(two["byol_loss"], one["byol_loss"], rtol=0, atol=TOLERANCE)
-    assert max_difference(weights(two, "byol", "final"), weights(one, "byol", "final")) < TOLERANCE
-    assert max_difference(weights(one, "byol", "final"), weights(one, "byol", "initial")) > 1e-2
+# BYOL's case runs on demand: MoCo v3's, through the same momentum copy and synchronized BN,
+# stands for it in CI.
+@pytest.mark.parametrize("method", [pytest.param("byol", marks=pytest.mark.slow), "mocov3",
+                                    "nnclr"])
+def test_with_synchronized_bn_losses_and_weights_match_one_device(request, method):
+    """Measured: losses within ~1e-6, every weight (BN statistics included) within ~6e-6 (BYOL);
+    MoCo v3: see WEIGHT_TOLERANCE."""
+    one, two = (request.getfixturevalue(method)[d] for d in (1, 2))
+    tolerance = WEIGHT_TOLERANCE.get(method, TOLERANCE)
+    assert max_difference(weights(two, method, "initial"), weights(one, method, "initial")) == 0
+    np.testing.assert_allclose(two[f"{method}_loss"], one[f"{method}_loss"], rtol=0,
+                               atol=TOLERANCE)
+    assert max_difference(weights(two, method, "final"), weights(one, method, "final")) < tolerance
+    assert max_difference(weights(one, method, "final"), weights(one, method, "initial")) > 1e-2
 
 
-@pytest.mark.parametrize("method", ["moco", pytest.param("byol", marks=pytest.mark.slow)])
+def test_nnclr_support_set_holds_the_global_batch_identically_on_both_replicas(nnclr):
+    """After each step the support set (12 rows; 8 embeddings a step, the second step wraps) is
+    the same on both replicas, bit for bit, and equals one device's: the embeddings of both
+    replicas' examples went in."""
+    one, two = nnclr[1], nnclr[2]
+    index = next(i for i, p in enumerate(two["nnclr_paths"]) if p.endswith("support_set/queue"))
+    initial = two[f"nnclr_initial{index}"]
+    for step in (1, 2, 3):
+        support0, support1 = (two[f"nnclr_replica{r}_support{step}"] for r in (0, 1))
+        np.testing.assert_array_equal(support0, support1)
+        np.testing.assert_allclose(support0, one[f"nnclr_replica0_support{step}"], rtol=0,
+                                   atol=TOLERANCE)
+    after1 = two["nnclr_replica0_support1"]
+    for half in (slice(0, BATCH // 2), slice(BATCH // 2, BATCH)):  # each replica's 4 examples
+        assert np.abs(after1[half] - initial[half]).max() > 0.1
+    np.testing.assert_array_equal(after1[BATCH:], initial[BATCH:])
+
+
+@pytest.mark.parametrize("method", ["moco", pytest.param("byol", marks=pytest.mark.slow),
+                                    "mocov3"])
 def test_momentum_copies_are_identical_on_both_replicas(request, method):
     one, two = (request.getfixturevalue(method)[d] for d in (1, 2))
     keys = [k for k in two.files if k.startswith(f"{method}_replica0_target")]
     assert len(keys) > 50
     for key in keys:
         np.testing.assert_array_equal(two[key], two[key.replace("replica0", "replica1")])
-        np.testing.assert_allclose(two[key], one[key], rtol=0, atol=TOLERANCE)
+        np.testing.assert_allclose(two[key], one[key], rtol=0,
+                                   atol=WEIGHT_TOLERANCE.get(method, TOLERANCE))
 
 
 def test_shuffled_apply_permutes_across_replicas_and_restores_order(moco):

@@ -29,7 +29,7 @@ def test_simclr_step_updates_weights_and_reports_metrics():
     model.build((None, 16, 16, 3))
     before = [v.numpy().copy() for v in model.trainable_variables]
     logs = model.train_step(views)
-    assert set(logs) == {"loss", "contrastive_accuracy"}
+    assert set(logs) == {"loss", "contrastive_accuracy", "embedding_std"}
     # NT-Xent of 8 pairs is at most about log(2 * 8 - 1) for embeddings that carry no information.
     assert 0.0 < float(logs["loss"]) < 2 * np.log(15)
     changed = {v.path: not np.allclose(b, v.numpy())

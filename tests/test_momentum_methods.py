@@ -1,4 +1,4 @@
-"""MoCo v2 and BYOL on one device: the momentum update, its schedule, the queue, the losses, shuffle BN's
+"""MoCo v2, BYOL and MoCo v3 on one device: the momentum update, its schedule, the queue, the losses, shuffle BN's
 one-device form, serialization, and which encoder is evaluated. References are NumPy float64 or
 hand-computed; the distributed behaviour is in test_distributed_momentum.py."""
 
@@ -20,8 +20,9 @@ from keras_ssl.cli.config import base_config, validate_config
 from keras_ssl.distribute import apply_in_sub_batches, shuffled_apply
 from keras_ssl.encoders import ResNet18
 from keras_ssl.heads import MLPHead
-from keras_ssl.losses import byol_loss, info_nce
-from keras_ssl.methods import BYOL, MoCoV2
+from helpers import batch_info_nce_numpy
+from keras_ssl.losses import byol_loss, info_nce, mocov3_loss
+from keras_ssl.methods import BYOL, MoCoV2, MoCoV3
 from keras_ssl.layers import FeatureQueue, MomentumNetwork, cosine_momentum
 
 SIZE = 16
@@ -43,6 +44,12 @@ def make_byol(**kwargs):
     kwargs = dict(dict(projection_hidden_dims=(32,), projection_dim=16,
                        prediction_hidden_dims=(32,), total_steps=100), **kwargs)
     return BYOL(tiny_encoder(), **kwargs)
+
+
+def make_mocov3(**kwargs):
+    kwargs = dict(dict(projection_hidden_dims=(32,), projection_dim=16,
+                       prediction_hidden_dims=(32,), total_steps=100), **kwargs)
+    return MoCoV3(tiny_encoder(), **kwargs)
 
 
 def random_views(batch=8, seed=0):
@@ -81,7 +88,7 @@ def test_cosine_momentum_schedule_matches_numpy(total):
     assert float(cosine_momentum(total + 5, total, base)) == pytest.approx(1.0, abs=1e-7)
 
 
-@pytest.mark.parametrize("make", [make_moco, make_byol])
+@pytest.mark.parametrize("make", [make_moco, make_byol, make_mocov3])
 def test_ema_update_matches_numpy_for_every_weight_including_bn_statistics(make):
     """Step 1: the copy starts equal to the online weights W0 (synchronised at k = 0), the optimizer
     and the online BN make W1, then target = m W0 + (1 - m) W1; step 2: m target + (1 - m) W2."""
@@ -127,7 +134,7 @@ def test_target_batch_norm_uses_batch_statistics_but_keeps_its_moving_statistics
     assert np.abs(trained - target(x, training=False)).max() > 0.1
 
 
-@pytest.mark.parametrize("make", [make_moco, make_byol])
+@pytest.mark.parametrize("make", [make_moco, make_byol, make_mocov3])
 def test_target_variables_get_no_gradient(make):
     model = compiled(make())
     _, target = online_and_target(model)
@@ -224,6 +231,22 @@ def test_info_nce_matches_numpy():
     assert float(accuracy) == pytest.approx(want_accuracy) and want_accuracy >= 0.5
 
 
+def test_mocov3_loss_matches_numpy_with_the_authors_2t_scale():
+    rng = np.random.default_rng(2)
+    q1, q2, k1, k2 = (rng.normal(size=(6, 5)) for _ in range(4))
+    k2[:3] = 4 * q1[:3]
+    for t in (0.2, 1.0):
+        loss, accuracy = mocov3_loss(*(x.astype(np.float32) for x in (q1, q2, k1, k2)), t)
+        (a, hits_a), (b, hits_b) = (batch_info_nce_numpy(q1, k2, t),
+                                    batch_info_nce_numpy(q2, k1, t))
+        np.testing.assert_allclose(float(loss), 2 * t * (a + b), rtol=1e-5)
+        assert float(accuracy) == pytest.approx((hits_a + hits_b) / 2)
+    # Hand-computed: identical orthogonal pairs at t = 1: 2 * 2 * log(1 + 1/e).
+    eye = np.eye(2, dtype=np.float32)
+    assert float(mocov3_loss(eye, eye, eye, eye, 1.0)[0]) == pytest.approx(
+        4 * np.log(1 + np.exp(-1)), rel=1e-6)
+
+
 def test_byol_loss_is_two_minus_two_cosine_without_target_gradient():
     rng = np.random.default_rng(0)
     p, z = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
@@ -285,7 +308,7 @@ def test_fit_without_build_starts_the_copy_from_the_online_weights(make):
     assert max(np.abs(a - b).max() for a, b in zip(snapshot([model.encoder]), encoder_before)) > 1e-3
 
 
-@pytest.mark.parametrize("make", [make_moco, make_byol])
+@pytest.mark.parametrize("make", [make_moco, make_byol, make_mocov3])
 def test_methods_survive_keras_save_and_load_with_their_state(make, tmp_path):
     model = compiled(make())
     views = random_views()
@@ -311,12 +334,20 @@ def test_methods_survive_keras_save_and_load_with_their_state(make, tmp_path):
 def objective_numpy(model, features_of, views):
     """The method's evaluation-mode loss in float64, with `features_of(images)` standing for the
     online encoder: MoCo's InfoNCE of g(f(v1)) against the key network's v2 and the queue, BYOL's
-    sum of 2 - 2 cos(q(g(f(v))), the target network's projection of the other view)."""
+    sum of 2 - 2 cos(q(g(f(v))), the target network's projection of the other view), MoCo v3's
+    2 t [ctr(h(g(f(v1))), k2) + ctr(h(g(f(v2))), k1)]."""
     numpy = lambda x: np.asarray(x, np.float64)
     if isinstance(model, MoCoV2):
         queries = model.projector(features_of(views[0]), training=False)
         keys = model.key_network(views[1], training=False)
         return info_nce_numpy(queries, keys, model.queue.rows(), model.temperature)[0]
+    if isinstance(model, MoCoV3):
+        q = [model.predictor(model.projector(features_of(v), training=False), training=False)
+             for v in views]
+        k = [model.target_network(v, training=False) for v in views]
+        t = model.temperature
+        return 2 * t * sum(batch_info_nce_numpy(a, b, t)[0] for a, b in ((q[0], k[1]),
+                                                                        (q[1], k[0])))
     unit = lambda x: numpy(x) / np.linalg.norm(numpy(x), axis=1, keepdims=True)
     p = [model.predictor(model.projector(features_of(v), training=False), training=False)
          for v in views]
@@ -324,11 +355,11 @@ def objective_numpy(model, features_of, views):
     return sum(np.mean(2 - 2 * (unit(a) * unit(b)).sum(1)) for a, b in ((p[0], z[1]), (p[1], z[0])))
 
 
-@pytest.mark.parametrize("make", [make_moco, make_byol])
+@pytest.mark.parametrize("make", [make_moco, make_byol, make_mocov3])
 def test_the_model_and_its_encoder_are_the_online_network(make):
     """Evaluation, export and the CLI's encoder.keras use `model.encoder` / `model(images)`: the
     online (query) encoder, the one whose features the loss feeds to the projector (and BYOL's
-    predictor); after training it differs from the momentum copy."""
+    and MoCo v3's predictor); after training it differs from the momentum copy."""
     model = compiled(make(**({"momentum": 0.9} if make is make_moco else {})))
     for seed in range(3):
         model.train_step(random_views(seed=seed))
@@ -418,6 +449,20 @@ def test_cli_builds_byol_with_asymmetric_views_and_the_run_length():
         builders.build_method(config, tiny_encoder())
 
 
+def test_cli_builds_mocov3_with_the_authors_defaults_and_the_run_length():
+    config = validate_config(base_config("mocov3"))
+    first, second = builders.build_transform(config).transforms
+    assert (first.blur_probability, second.solarize_probability) == (1.0, 0.2)
+    m = config.model
+    assert (m.temperature, m.base_momentum, m.projection_dim) == (1.0, 0.99, 256)
+    config.model.projection_hidden_dims = config.model.prediction_hidden_dims = (16,)
+    model = builders.build_method(config, tiny_encoder(), steps_per_epoch=7)
+    assert model.total_steps == config.train.epochs * 7
+    # The projector ends in batch norm without scale and shift (the authors' last_bn).
+    assert not model.projector.out.use_bias
+    assert (model.projector.output_bn.center, model.projector.output_bn.scale) == (False, False)
+
+
 def test_cli_builds_mocov2():
     config = validate_config(base_config("mocov2"))
     view, _ = builders.build_transform(config).transforms
@@ -434,6 +479,8 @@ def test_cli_builds_mocov2():
     ("byol", "augment.blur_probabilities", (1.0,), "augment.blur_probabilities"),
     ("byol", "augment.solarize_probabilities", (0.0, 1.5), "augment.solarize_probabilities"),
     ("byol", "model.base_momentum", 1.5, "model.base_momentum"),
+    ("mocov3", "model.base_momentum", -0.1, "model.base_momentum"),
+    ("mocov3", "augment.blur_probabilities", (1.0,), "augment.blur_probabilities"),
 ])
 def test_bad_momentum_method_configs_are_refused_naming_the_key(method, key, value, message):
     config = base_config(method)

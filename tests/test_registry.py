@@ -104,9 +104,11 @@ def test_import_keras_ssl_reaches_its_subpackages():
 
 
 # Second cases of a family, run on demand: one method per family runs in CI. MoCo v2's case takes
-# the longest (~80 s here); BYOL stands for the momentum methods, Barlow Twins for VICReg (the same
+# the longest (~80 s here); BYOL stands for the momentum methods (MoCo v3 is its subclass),
+# SimCLR for the contrastive ones with a memory (NNCLR) and Barlow Twins for VICReg (the same
 # ProjectedPair base and views; their losses are tested on their own).
-SECOND_OF_FAMILY = {"mocov2", "colorization", "context_encoder", "counting", "jigsaw", "vicreg"}
+SECOND_OF_FAMILY = {"mocov2", "mocov3", "nnclr", "colorization", "context_encoder", "counting",
+                    "jigsaw", "vicreg"}
 
 
 @pytest.mark.parametrize("name", [

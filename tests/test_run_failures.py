@@ -184,3 +184,51 @@ def test_a_checkpoint_with_counters_restores_with_and_without_them(tmp_path):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     # (epoch 1, step 0): the counter holds epoch 1's skips before step 0.
     assert [int(v.numpy()) for v in counters[0].checkpoint_variables] == [1, 0]
+
+
+COLLAPSE_WARNING = "the representation has collapsed"
+
+
+def test_a_collapsed_run_warns_once_in_plain_words_and_a_healthy_run_does_not(tiny_cifar10,
+                                                                             tmp_path):
+    """`keras-ssl train` of a method that logs embedding_std (SimCLR) with an encoder that maps
+    every image to the same features: embedding_std is ~0 in every epoch and the warning comes
+    once, after the first. The same run with the real encoder: no warning."""
+    import csv
+
+    runs = {}
+    for name, extra in (("collapsed", ["--constant-encoder"]), ("healthy", [])):
+        workdir = tmp_path / name
+        result = _train_run(
+            tmp_path / f"{name}.npz", *extra, "--", "train", *TINY_RUN, f"--workdir={workdir}",
+            f"--config.data.source=folder:{tiny_cifar10}", "--config.data.pipeline=memory",
+            "--config.train.batch_size=16", "--config.train.epochs=2")
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(workdir / "history.csv") as f:
+            stds = [float(row["embedding_std"]) for row in csv.DictReader(f)]
+        runs[name] = result.stderr, stds
+    stderr, stds = runs["collapsed"]
+    assert len(stds) == 2 and max(stds) < 1e-6
+    assert stderr.count(COLLAPSE_WARNING) == 1
+    warning = next(line for line in stderr.splitlines() if COLLAPSE_WARNING in line)
+    assert "in epoch 1" in warning and "learns nothing more" in warning
+    stderr, stds = runs["healthy"]
+    # 32-d projections: 1/sqrt(32) = 0.18 for perfectly spread embeddings.
+    assert min(stds) > 0.05 and COLLAPSE_WARNING not in stderr
+
+
+def test_collapse_warning_fires_once_under_its_threshold_and_says_so(caplog):
+    from keras_ssl.callbacks import COLLAPSE_THRESHOLD, CollapseWarning
+
+    assert COLLAPSE_THRESHOLD == pytest.approx(0.1 / 8192 ** 0.5)
+    callback = CollapseWarning()
+    healthy = 1 / 128 ** 0.5
+    for epoch, value in enumerate([healthy, 0.5 * healthy, 2 * COLLAPSE_THRESHOLD]):
+        callback.on_epoch_end(epoch, {"loss": 1.0, "embedding_std": value})
+    callback.on_epoch_end(3, {"loss": 1.0})  # a method without the metric: nothing to say
+    assert not [r for r in caplog.records if COLLAPSE_WARNING in r.getMessage()]
+    for epoch, value in ((4, 0.5 * COLLAPSE_THRESHOLD), (5, 0.0)):
+        callback.on_epoch_end(epoch, {"embedding_std": value})
+    warnings = [r for r in caplog.records if COLLAPSE_WARNING in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    assert "in epoch 5" in warnings[0].getMessage()

@@ -9,8 +9,8 @@ import tensorflow as tf
 from absl import logging
 
 from keras_ssl import data, distribute, evaluation
-from keras_ssl.callbacks import (PREEMPTED_EXIT_CODE, HistoryCSV, RaiseOnNaN, StopOnSignal,
-                                 TimeBudget, TrainingCheckpoint)
+from keras_ssl.callbacks import (PREEMPTED_EXIT_CODE, CollapseWarning, HistoryCSV, RaiseOnNaN,
+                                 StopOnSignal, TimeBudget, TrainingCheckpoint)
 from keras_ssl.cli import Preempted, UsageError, bad_image_errors, builders, data_errors
 from keras_ssl.cli.workdir import Workdir
 
@@ -133,6 +133,8 @@ def _train(config, wd, strategy, chief):
         if config.eval.online_probe:  # before the loggers, which then record its accuracy
             callbacks.append(evaluation.OnlineLinearProbe(images, labels, len(class_names),
                                                           seed=config.seed))
+        if chief and "embedding_std" in model.metric_names:  # a collapsed run is not silent
+            callbacks.append(CollapseWarning())
         if chief:
             callbacks += [keras.callbacks.TensorBoard(wd.logs_dir),
                           HistoryCSV(wd.history_path)]

@@ -10,18 +10,11 @@ probability 0.8, greyscale 0.2, Gaussian blur 1.0 / 0.1 and solarize 0.0 / 0.2 f
         --strategy=tpu --tpu=NAME --config.data.tfds_data_dir=gs://bucket/tensorflow_datasets
 """
 
-from keras_ssl.cli.config import base_config
+from keras_ssl.configs.common import imagenet_resnet50
 
 
 def get_config():
-    c = base_config("byol")
-    c.data.source = "tfds:imagenet2012"
-    c.data.image_size = 224
-    c.data.test_split = "validation"
-    c.encoder.depth = 50
-    c.encoder.stem = "imagenet"
-    c.encoder.synchronized_bn = True
-    c.model.synchronized_bn = True
+    c = imagenet_resnet50("byol")
     c.model.projection_hidden_dims = (4096,)
     c.model.projection_dim = 256
     c.model.prediction_hidden_dims = (4096,)

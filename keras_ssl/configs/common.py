@@ -19,6 +19,20 @@ def cpu_resnet(encoder):
     encoder.width_multiplier = 0.25
 
 
+def imagenet_resnet50(method):
+    """`base_config(method)` on ImageNet (TFDS) at 224 with a ResNet-50 whose batch norm, and the
+    heads', runs over the global batch (the papers' synchronized / cross-replica batch norm)."""
+    c = base_config(method)
+    c.data.source = "tfds:imagenet2012"
+    c.data.image_size = 224
+    c.data.test_split = "validation"
+    c.encoder.depth = 50
+    c.encoder.stem = "imagenet"
+    c.encoder.synchronized_bn = True
+    c.model.synchronized_bn = True
+    return c
+
+
 def cifar10_quickstart(method):
     """`base_config(method)` on the CIFAR-10 folder with the CPU-sized ResNet."""
     c = base_config(method)
@@ -44,6 +58,29 @@ def contrastive_quickstart(method):
     c.train.epochs = 8
     c.train.optimizer = "sgd"
     c.train.base_learning_rate = 0.6
+    c.train.learning_rate_scaling = "linear"
+    c.train.warmup_epochs = 0.4
+    c.train.weight_decay = 5e-4
+    c.train.max_minutes = 12.0
+    return c
+
+
+def asymmetric_quickstart(method):
+    """BYOL's quickstart base, shared by the methods trained on BYOL's asymmetric views (MoCo v3,
+    NNCLR): `cifar10_quickstart(method)` with heads Linear(512) - BN - ReLU - Linear(128) for the
+    128-d features of the 1/4-width encoder, no blur at 32x32 and crops of 20-100% (as the SimCLR
+    quickstart), solarize 0.0 / 0.2; SGD with momentum at batch 256 (LARS matters for the papers'
+    batch of 4096, not here), guarded at 12 minutes."""
+    c = cifar10_quickstart(method)
+    c.model.projection_hidden_dims = (512,)
+    c.model.projection_dim = 128
+    c.model.prediction_hidden_dims = (512,)
+    c.augment.crop_scale = (0.2, 1.0)
+    c.augment.blur_probabilities = (0.0, 0.0)
+    c.augment.solarize_probabilities = (0.0, 0.2)
+    c.train.batch_size = 256
+    c.train.optimizer = "sgd"
+    c.train.base_learning_rate = 0.3
     c.train.learning_rate_scaling = "linear"
     c.train.warmup_epochs = 0.4
     c.train.weight_decay = 5e-4

@@ -19,7 +19,8 @@ class MLPHead(SequentialHead):
         output_bias: a bias in the output layer (Barlow Twins' and VICReg's projectors have none:
             the batch statistics their losses take would cancel it).
         output_batch_norm: batch norm without scale and offset on the output, after an output
-            layer without bias (SimSiam's projector, the authors' `builder.py`).
+            layer without bias (which it would cancel): SimSiam's projector (the authors'
+            `builder.py`), MoCo v3's (its code's `last_bn`, after SimCLR v2's) and NNCLR's.
 
     Example:
     ```python

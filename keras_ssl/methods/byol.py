@@ -1,11 +1,12 @@
 """BYOL (Grill et al. 2020, "Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning")."""
 
 import keras
+import tensorflow as tf
 
 from keras_ssl import augment, config_checks
 from keras_ssl.heads import MLPHead
 from keras_ssl.layers import MomentumNetwork, cosine_momentum
-from keras_ssl.losses import byol_loss
+from keras_ssl.losses import byol_loss, embedding_std
 from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 
@@ -26,6 +27,9 @@ class BYOL(PretrainingMethod):
       tau_k * target + (1 - tau_k) * online, tau_k = 1 - (1 - tau_base)(cos(pi k / K) + 1) / 2 over
       the K = `total_steps` steps of training (section 3.2). The step k is a model variable, so
       a resumed run continues the schedule.
+
+    Logs `embedding_std` (`keras_ssl.losses.embedding_std`) of the online projections of both
+    views: near 0 when the representation collapses.
 
     Projector and predictor are Linear(4096) - BN - ReLU - Linear(256) (section 3.3). Train with
     LARS excluding batch norm and biases from weight decay and adaptation (`keras_ssl.optim.LARS`'s
@@ -49,7 +53,8 @@ class BYOL(PretrainingMethod):
     ```
     """
 
-    metric_names = ("loss", "target_momentum")
+    metric_names = ("loss", "target_momentum", "embedding_std")
+    _projector_output_batch_norm = False  # MoCo v3's projector ends in batch norm
 
     def __init__(self, encoder, projection_hidden_dims=(4096,), projection_dim=256,
                  prediction_hidden_dims=(4096,), base_momentum=0.996, total_steps=None,
@@ -67,7 +72,9 @@ class BYOL(PretrainingMethod):
         self.total_steps = total_steps
         self.synchronized_bn = synchronized_bn
         self.projector = MLPHead(self.projection_hidden_dims, projection_dim, batch_norm=True,
-                                 synchronized_bn=synchronized_bn, name="projector")
+                                 synchronized_bn=synchronized_bn,
+                                 output_batch_norm=self._projector_output_batch_norm,
+                                 name="projector")
         self.predictor = MLPHead(self.prediction_hidden_dims, projection_dim, batch_norm=True,
                                  synchronized_bn=synchronized_bn, name="predictor")
         self.target_network = MomentumNetwork([encoder, self.projector], name="target_network")
@@ -86,18 +93,24 @@ class BYOL(PretrainingMethod):
             return keras.ops.convert_to_tensor(self.base_momentum, "float32")
         return cosine_momentum(self.target_network.step, self.total_steps, self.base_momentum)
 
-    def _predict(self, images, training):
-        z = self.projector(self.encoder(images, training=training), training=training)
-        return self.predictor(z, training=training)
+    def _project(self, images, training):
+        return self.projector(self.encoder(images, training=training), training=training)
 
-    def compute_objective(self, data, training):
+    def _forward(self, data, training):
+        """Online projections z, predictions p and target projections t of both views."""
         view1, view2 = data
         self.target_network.synchronize([self.encoder, self.projector])
-        p1, p2 = self._predict(view1, training), self._predict(view2, training)
-        z1 = self.target_network(view1, training=training)
-        z2 = self.target_network(view2, training=training)
-        loss = byol_loss(p1, z2) + byol_loss(p2, z1)
-        return loss, {"target_momentum": self.target_momentum()}
+        z1, z2 = self._project(view1, training), self._project(view2, training)
+        p1, p2 = self.predictor(z1, training=training), self.predictor(z2, training=training)
+        t1 = self.target_network(view1, training=training)
+        t2 = self.target_network(view2, training=training)
+        metrics = {"target_momentum": self.target_momentum(),
+                   "embedding_std": embedding_std(tf.concat([z1, z2], axis=0))}
+        return (p1, p2), (t1, t2), metrics
+
+    def compute_objective(self, data, training):
+        (p1, p2), (t1, t2), metrics = self._forward(data, training)
+        return byol_loss(p1, t2) + byol_loss(p2, t1), metrics
 
     def after_step(self):
         self.target_network.update([self.encoder, self.projector], self.target_momentum())
@@ -110,6 +123,13 @@ class BYOL(PretrainingMethod):
                       base_momentum=self.base_momentum, total_steps=self.total_steps,
                       synchronized_bn=self.synchronized_bn)
         return config
+
+
+#: BYOL's asymmetric pair (appendix B, table 6), which MoCo v3 and NNCLR train with too.
+BYOL_AUGMENT = dict(crop_scale=(0.08, 1.0), crop_ratio=(3.0 / 4.0, 4.0 / 3.0), flip_probability=0.5,
+                    color_jitter=(0.4, 0.4, 0.2, 0.1), color_jitter_probability=0.8,
+                    grayscale_probability=0.2, blur_probabilities=(1.0, 0.1),
+                    solarize_probabilities=(0.0, 0.2))
 
 
 def byol_views(config):
@@ -125,18 +145,9 @@ def byol_views(config):
         for blur, solarize in zip(a.blur_probabilities, a.solarize_probabilities)])
 
 
-def _checks(config):
-    m = config.model
-    config_checks.positive_int("model.projection_dim", m.projection_dim)
-    config_checks.check(0 <= m.base_momentum <= 1, "model.base_momentum", m.base_momentum,
-                        "a number in [0, 1]")
-    config_checks.same_synchronized_bn(config)
-    byol_views_checks(config)
-
-
-def byol_views_checks(config):
-    """The checks of the `augment` keys `byol_views` reads (Barlow Twins and VICReg take the same
-    pair)."""
+def check_byol_views(config):
+    """Checks of the `augment` section of `byol_views` (BYOL's, MoCo v3's,
+    NNCLR's, Barlow Twins' and VICReg's)."""
     a = config.augment
     config_checks.crop_scale("augment.crop_scale", a.crop_scale)
     config_checks.check(len(a.color_jitter) == 4 and min(a.color_jitter) >= 0,
@@ -149,11 +160,21 @@ def byol_views_checks(config):
             f"augment.{key}", values, "two numbers in [0, 1], one per view")
 
 
-def _run_arguments(config, steps_per_epoch):
-    """The target momentum's cosine schedule runs over the whole run (section 3.2)."""
+def _checks(config):
+    m = config.model
+    config_checks.positive_int("model.projection_dim", m.projection_dim)
+    config_checks.check(0 <= m.base_momentum <= 1, "model.base_momentum", m.base_momentum,
+                        "a number in [0, 1]")
+    config_checks.same_synchronized_bn(config)
+    check_byol_views(config)
+
+
+def momentum_schedule_length(config, steps_per_epoch):
+    """A momentum cosine schedule runs over the whole run (BYOL section 3.2, MoCo v3's
+    `--moco-m-cos`): its `total_steps`."""
     if steps_per_epoch is None:
-        raise ValueError("byol's target momentum follows a cosine schedule over the whole run: "
-                         "pass steps_per_epoch.")
+        raise ValueError(f"{config.method}'s momentum follows a cosine schedule over the whole "
+                         "run: pass steps_per_epoch.")
     return {"total_steps": config.train.epochs * steps_per_epoch}
 
 
@@ -162,8 +183,5 @@ registry.register(
     # Section 3.3 and appendix B.
     model=dict(projection_hidden_dims=(4096,), projection_dim=256, prediction_hidden_dims=(4096,),
                base_momentum=0.996, synchronized_bn=False),
-    augment=dict(crop_scale=(0.08, 1.0), crop_ratio=(3.0 / 4.0, 4.0 / 3.0), flip_probability=0.5,
-                 color_jitter=(0.4, 0.4, 0.2, 0.1), color_jitter_probability=0.8,
-                 grayscale_probability=0.2, blur_probabilities=(1.0, 0.1),
-                 solarize_probabilities=(0.0, 0.2)),
-    views=byol_views, checks=_checks, run_arguments=_run_arguments)
+    augment=BYOL_AUGMENT, views=byol_views, checks=_checks,
+    run_arguments=momentum_schedule_length)

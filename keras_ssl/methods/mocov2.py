@@ -10,7 +10,7 @@ from keras_ssl.distribute import (apply_in_sub_batches, cross_replica_concat, lo
                                   shuffled_apply)
 from keras_ssl.heads import MLPHead
 from keras_ssl.layers import FeatureQueue, MomentumNetwork
-from keras_ssl.losses import info_nce
+from keras_ssl.losses import embedding_std, info_nce
 from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 
@@ -41,6 +41,9 @@ class MoCoV2(PretrainingMethod):
     as SimCLR's global BN; then `shuffle_bn=False`): the statistics of the whole global batch carry
     no per-example signal either.
 
+    Logs `embedding_std` (`keras_ssl.losses.embedding_std`) of the queries: near 0 when the
+    representation collapses.
+
     `model(images)` and `model.encoder` are the query encoder, the representation to evaluate and
     export; the momentum encoder is `model.key_network`.
 
@@ -63,7 +66,7 @@ class MoCoV2(PretrainingMethod):
     ```
     """
 
-    metric_names = ("loss", "contrastive_accuracy")
+    metric_names = ("loss", "contrastive_accuracy", "embedding_std")
 
     def __init__(self, encoder, projection_hidden_dims=None, projection_dim=128, temperature=0.2,
                  queue_size=65536, momentum=0.999, shuffle_bn=True, bn_splits=1, **kwargs):
@@ -120,7 +123,7 @@ class MoCoV2(PretrainingMethod):
         if training:
             # After the loss has read the queue (ops on one variable run in program order).
             self.queue.enqueue(keys)
-        return loss, {"contrastive_accuracy": accuracy}
+        return loss, {"contrastive_accuracy": accuracy, "embedding_std": embedding_std(queries)}
 
     def after_step(self):
         self.key_network.update([self.encoder, self.projector], self.momentum)

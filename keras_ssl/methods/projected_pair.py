@@ -13,7 +13,7 @@ from keras_ssl import config_checks
 from keras_ssl.heads import MLPHead
 from keras_ssl.losses import embedding_std
 from keras_ssl.methods.base import PretrainingMethod
-from keras_ssl.methods.byol import byol_views_checks
+from keras_ssl.methods.byol import BYOL_AUGMENT, check_byol_views
 
 
 class ProjectedPair(PretrainingMethod):
@@ -67,13 +67,9 @@ def projected_pair_checks(config):
     """The checks of the keys every `ProjectedPair` method has."""
     config_checks.positive_int("model.projection_dim", config.model.projection_dim)
     config_checks.same_synchronized_bn(config)
-    byol_views_checks(config)
+    check_byol_views(config)
 
 
-#: Both papers' augmentation: BYOL's pair (Barlow Twins' `main.py` Transform, VICReg's
-#: `augmentations.py` TrainTransform), crop 8-100%, jitter (0.4, 0.4, 0.2, 0.1) with probability
-#: 0.8, greyscale 0.2, blur 1.0 / 0.1, solarize 0.0 / 0.2.
-PAIR_AUGMENT = dict(crop_scale=(0.08, 1.0), crop_ratio=(3.0 / 4.0, 4.0 / 3.0),
-                    flip_probability=0.5, color_jitter=(0.4, 0.4, 0.2, 0.1),
-                    color_jitter_probability=0.8, grayscale_probability=0.2,
-                    blur_probabilities=(1.0, 0.1), solarize_probabilities=(0.0, 0.2))
+#: Both papers' augmentation is BYOL's pair (Barlow Twins' `main.py` Transform, VICReg's
+#: `augmentations.py` TrainTransform).
+PAIR_AUGMENT = BYOL_AUGMENT

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from keras_ssl import augment, config_checks
 from keras_ssl.heads import MLPHead
-from keras_ssl.losses import nt_xent
+from keras_ssl.losses import embedding_std, nt_xent
 from keras_ssl.methods import registry
 from keras_ssl.methods.base import PretrainingMethod
 
@@ -18,6 +18,8 @@ class SimCLR(PretrainingMethod):
     `keras_ssl.data.pretraining_dataset(..., transform=MultiViewTransform([SimCLRTransform(32)] * 2))`.
     Negatives are the other 2(N - 1) examples of the global batch, gathered across replicas. Both views
     go through the encoder as one batch, so batch norm sees all 2N images as in the paper's code.
+    Logs `embedding_std` (`keras_ssl.losses.embedding_std`) of the projections: near 0 when the
+    representation collapses.
 
     Args:
         encoder: a Keras model mapping images to features (e.g. `keras_ssl.encoders.ResNet`).
@@ -34,7 +36,7 @@ class SimCLR(PretrainingMethod):
     ```
     """
 
-    metric_names = ("loss", "contrastive_accuracy")
+    metric_names = ("loss", "contrastive_accuracy", "embedding_std")
 
     def __init__(self, encoder, projection_hidden_dims=None, projection_dim=128, temperature=0.5,
                  synchronized_bn=False, **kwargs):
@@ -54,9 +56,9 @@ class SimCLR(PretrainingMethod):
     def compute_objective(self, data, training):
         view1, view2 = data
         features = self.encoder(tf.concat([view1, view2], axis=0), training=training)
-        z1, z2 = tf.split(self.projector(features, training=training), 2, axis=0)
-        loss, accuracy = nt_xent(z1, z2, self.temperature)
-        return loss, {"contrastive_accuracy": accuracy}
+        z = self.projector(features, training=training)
+        loss, accuracy = nt_xent(*tf.split(z, 2, axis=0), self.temperature)
+        return loss, {"contrastive_accuracy": accuracy, "embedding_std": embedding_std(z)}
 
     def get_config(self):
         config = super().get_config()

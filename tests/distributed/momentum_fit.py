@@ -1,16 +1,19 @@
-"""MoCo v2 or BYOL trained 3 steps with `model.fit` on N logical CPU devices; shuffle BN on its own.
+"""MoCo v2, BYOL, MoCo v3 or NNCLR trained 3 steps with `model.fit` on N logical CPU devices; shuffle
+BN on its own.
 
     python momentum_fit.py --method moco --devices 2 --out result.npz
 
 One global batch of 8 per step. MoCo: shuffle BN, with `bn_splits` = 2 / N, so the one-device run
 normalises over the same two groups of 4 that the two replicas do; queue of 12 (the third step wraps
-around). BYOL: synchronized batch norm (encoder and heads). The output holds, prefixed `moco_` or
-`byol_`:
+around). BYOL, MoCo v3 and NNCLR: synchronized batch norm (encoder and heads); NNCLR's support
+set holds 12 embeddings (the second step wraps around). The output holds, prefixed by the method:
 
-- `loss`: what `fit` logs after each step (running means; step 1 alone, then steps 2-3);
+- `loss`: what `fit` logs after each step (MoCo v2: running means, step 1 alone, then steps 2-3;
+  the others: one `fit` a step, so each step's own loss);
 - `paths`, `initial<i>`, `final<i>`: every model weight before and after training;
 - `replica<r>_target<i>`: replica r's copy of the i-th weight of the momentum network (trainable
   weights only: BN moving statistics are per replica without synchronized BN, as in Keras);
+- NNCLR: `replica<r>_support<i>`, replica r's support set after step i (1 to 3);
 - MoCo only: `replica<r>_queue1` / `replica<r>_queue3` and `..._pointer1` / `3`: replica r's queue
   after step 1 and after step 3; with one device also `manual_keys1`, the step-1 keys computed
   directly: the key network on each group of the permuted batch, put back in order.
@@ -27,7 +30,7 @@ import tensorflow as tf
 
 from keras_ssl.distribute import replica_id, shuffled_apply
 from keras_ssl.encoders import ResNet18
-from keras_ssl.methods import BYOL, MoCoV2
+from keras_ssl.methods import BYOL, NNCLR, MoCoV2, MoCoV3
 
 GLOBAL_BATCH = 8
 STEPS = 3
@@ -94,27 +97,43 @@ def run_moco(strategy, devices, out):
                 out[f"moco_replica{r}_target{i}"] = value
 
 
-def run_byol(strategy, out):
+# Methods whose statistics are over the global batch with synchronized batch norm: the class, its
+# arguments and the momentum network to record (None: none).
+SYNCHRONIZED = {
+    "byol": (BYOL, dict(prediction_hidden_dims=(32,), base_momentum=0.9, total_steps=10),
+             "target_network"),
+    "mocov3": (MoCoV3, dict(prediction_hidden_dims=(32,), base_momentum=0.9, total_steps=10),
+               "target_network"),
+    "nnclr": (NNCLR, dict(prediction_hidden_dims=(32,), support_size=12, temperature=0.2), None),
+}
+
+
+def run_synchronized(strategy, method, out):
     _, data = dataset()
+    method_class, arguments, momentum_network = SYNCHRONIZED[method]
     with strategy.scope():
         keras.utils.set_random_seed(2)
         encoder = ResNet18(stem="cifar", width_multiplier=0.125, input_shape=IMAGE_SHAPE,
                            synchronized_bn=True)
-        model = BYOL(encoder, projection_hidden_dims=(32,), projection_dim=16,
-                     prediction_hidden_dims=(32,), base_momentum=0.9, total_steps=10,
-                     synchronized_bn=True)
+        model = method_class(encoder, projection_hidden_dims=(32,), projection_dim=16,
+                             synchronized_bn=True, **arguments)
         model.build((None, *IMAGE_SHAPE))
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), jit_compile=False)
-    out["byol_paths"] = np.array([v.path for v in model.weights])
-    out.update({f"byol_initial{i}": np.asarray(v) for i, v in enumerate(model.weights)})
+    out[f"{method}_paths"] = np.array([v.path for v in model.weights])
+    out.update({f"{method}_initial{i}": np.asarray(v) for i, v in enumerate(model.weights)})
     losses = []
-    fit_steps(model, data, STEPS, losses)
-    out["byol_loss"] = np.array(losses)
-    out.update({f"byol_final{i}": np.asarray(v) for i, v in enumerate(model.weights)})
-    for i, variable in enumerate(model.target_network.weights):
-        if "moving" not in variable.path:
-            for r, value in enumerate(local(strategy, variable)):
-                out[f"byol_replica{r}_target{i}"] = value
+    for step in range(STEPS):
+        fit_steps(model, data.skip(step).take(1), step + 1, losses)
+        if method == "nnclr":
+            for r, value in enumerate(local(strategy, model.support_set.queue)):
+                out[f"nnclr_replica{r}_support{step + 1}"] = value
+    out[f"{method}_loss"] = np.array(losses)
+    out.update({f"{method}_final{i}": np.asarray(v) for i, v in enumerate(model.weights)})
+    if momentum_network:
+        for i, variable in enumerate(getattr(model, momentum_network).weights):
+            if "moving" not in variable.path:
+                for r, value in enumerate(local(strategy, variable)):
+                    out[f"{method}_replica{r}_target{i}"] = value
 
 
 def run_shuffle(strategy, out):
@@ -141,12 +160,12 @@ def run_shuffle(strategy, out):
 
 def main():
     parser = fit_argument_parser(init=False)
-    parser.add_argument("--method", choices=("moco", "byol"), required=True)
+    parser.add_argument("--method", choices=("moco", *SYNCHRONIZED), required=True)
     args = parser.parse_args()
     strategy = setup(args.devices)
     out = {}
-    if args.method == "byol":
-        run_byol(strategy, out)
+    if args.method in SYNCHRONIZED:
+        run_synchronized(strategy, args.method, out)
     else:
         run_moco(strategy, args.devices, out)
         if args.devices > 1:

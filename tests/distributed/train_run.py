@@ -12,8 +12,10 @@ the N-th training step's batch (counted from 1 over the run) by NaN, so its loss
 updated weights are NaN. `--sigterm-at-step N` makes the process send itself SIGTERM as the N-th
 step begins, as a preemption notice would. `--no-constant-folding` turns grappler's constant
 folding off, which rewrites some float32 products in `tf.function`s (the train step) but not in
-tf.data's functions (tests/test_device_augmentation.py). SIGUSR1 dumps every thread's Python stack to stderr
-(a test whose run hangs says where).
+tf.data's functions (tests/test_device_augmentation.py). `--constant-encoder` zeroes the encoder's
+weights and freezes them (batch norm then normalises with its moving statistics): every image gets
+the same features, a collapsed representation from the first step. SIGUSR1 dumps every thread's
+Python stack to stderr (a test whose run hangs says where).
 """
 
 import argparse
@@ -69,6 +71,18 @@ def _poisoned_build_method(nan_at):
     return build
 
 
+def _constant_build_encoder():
+    original = builders.build_encoder
+
+    def build(*args, **kwargs):
+        encoder = original(*args, **kwargs)
+        encoder.set_weights([np.zeros_like(w) for w in encoder.get_weights()])
+        encoder.trainable = False
+        return encoder
+
+    return build
+
+
 def _signalling_stop(sigterm_at):
     class SignalledStopOnSignal(StopOnSignal):
         def on_train_batch_begin(self, batch, logs=None):
@@ -86,6 +100,7 @@ def main():
     parser.add_argument("--nan-at-step", type=int, default=None)
     parser.add_argument("--sigterm-at-step", type=int, default=None)
     parser.add_argument("--no-constant-folding", action="store_true")
+    parser.add_argument("--constant-encoder", action="store_true")
     parser.add_argument("cli_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
@@ -111,6 +126,8 @@ def main():
     if args.sigterm_at_step:
         patches.append(mock.patch.object(train_module, "StopOnSignal",
                                          _signalling_stop(args.sigterm_at_step)))
+    if args.constant_encoder:
+        patches.append(mock.patch.object(builders, "build_encoder", _constant_build_encoder()))
     for patch in patches:
         patch.start()
     cli.run(["keras-ssl", *cli_args])
