@@ -128,6 +128,23 @@ def test_keras_ssl_eval_streams_semi_on_a_subset_file_of_names_as_in_memory(tiny
     assert semi == in_memory["protocols"]["semi"]["encoder"]["subsets"]["subset.txt"]
 
 
+def test_streamed_semi_decodes_only_its_subset(tiny_cifar10, tmp_path):
+    """An unreadable train image outside the subset is never read: with the default bad-image
+    policy (at most 1% of 81 images, so none) reading it would stop the evaluation."""
+    root = tmp_path / "data"
+    shutil.copytree(tiny_cifar10, root)
+    (root / "train" / "cat" / "zz.jpg").write_bytes(b"not a jpeg")
+    subset = tmp_path / "subset.txt"
+    subset.write_text("\n".join(str(i) for i in range(1, 81, 8)))  # zz.jpg is row 32
+    metrics = evaluate(_run(tmp_path / "run", f"folder:{root}").path, EvalOptions(
+        protocols=("semi",), random_init=(), memory_limit_mb=0.01, semi_epochs=1,
+        finetune_batch_size=8, subset_file=str(subset)))
+    assert metrics["dataset"]["pipeline"]["train"] == "streaming"
+    assert metrics["dataset"]["num_train"] == 81
+    assert "bad_images_skipped_train" not in metrics["dataset"]
+    assert metrics["protocols"]["semi"]["encoder"]["subsets"]["subset.txt"]["num_labelled"] == 10
+
+
 def _write(path, images, labels=None):
     """PNG images as TFRecords (`labels` given) or files, numbered in order."""
     if labels is None:

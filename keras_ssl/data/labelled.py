@@ -152,7 +152,6 @@ class LabelledSplit:
         images = np.stack(list(ds.as_numpy_iterator()))
         return images[np.searchsorted(wanted, good)]
 
-
     @functools.cached_property
     def listed_labels(self):
         """Labels of every listed row, read without decoding an image (a folder's from its file
@@ -276,7 +275,8 @@ class LabelledData:
         identity = {
             "source": self.source if isinstance(self.source, str) else "arrays",
             "train_split": self.splits[0], "test_split": self.splits[1],
-            "num_train": int(len(self.train.labels)), "num_test": int(len(self.test.labels)),
+            # A split only fine-tuned on has no labels read: its listed rows (none decoded).
+            "num_train": int(self.train.num_rows), "num_test": int(self.test.num_rows),
             "max_train_examples": self.max_examples[0],
             "max_test_examples": self.max_examples[1],
             "image_size": list(self.image_size), "classes": list(self.class_names),

@@ -7,6 +7,10 @@ the only augmentation is a random resized crop with a random left-right flip.
 For semi-supervised evaluation the same is done on a class-balanced 1% or 10% of
 the train labels (see :mod:`keras_ssl.evaluation.subsets`), for 60 and 30 epochs.
 The learning rate follows a cosine decay to zero, as SimCLR's code does.
+
+`finetune` takes images in memory; `finetune_split` (what `keras-ssl eval` runs) takes labelled
+splits, which may be streamed: then the train images are read batch by batch every epoch and the
+test split is scored from its features, so any number of images can be fine-tuned on.
 """
 
 import posixpath
@@ -61,7 +65,7 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
         seed: seed of the shuffling and the augmentations.
         eval_batch_size: images per forward pass when scoring the test split.
         num_train_split: the size of the train split when ``train_images`` are already a subset
-            of it (read alone from a streamed source); default ``len(train_images)``.
+            of it (for the reported label fraction); default ``len(train_images)``.
         verbose: show a progress bar over the steps.
 
     Returns:
@@ -87,9 +91,9 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
         return extract_features(encoder, test_images, eval_batch_size), test_labels
 
     return _finetune(encoder, _sliced(train_images, train_labels, batch_size), len(train_images),
-                     tuple(train_images.shape[1:3]),
-                     test_split, num_classes, subset, epochs, batch_size, learning_rate, momentum,
-                     weight_decay, crop_scale, seed, num_train_split, verbose)
+                     tuple(train_images.shape[1:3]), test_split, num_classes, subset, epochs,
+                     batch_size, learning_rate, momentum, weight_decay, crop_scale, seed,
+                     num_train_split, verbose)
 
 
 def finetune_split(encoder, train, test, num_classes, subset=None, epochs=30, batch_size=256,
@@ -133,7 +137,7 @@ def finetune_split(encoder, train, test, num_classes, subset=None, epochs=30, ba
                                           batch_size).as_numpy_iterator()
 
     def test_split():
-        features = split_features(encoder, test, eval_batch_size, verbose=False)
+        features = split_features(encoder, test, eval_batch_size, verbose=verbose)
         return features, _validation.check_labels("test labels", test.labels, len(features),
                                                   num_classes)
 
