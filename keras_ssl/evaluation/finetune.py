@@ -118,9 +118,13 @@ def finetune_split(encoder, train, test, num_classes, subset=None, epochs=30, ba
 
     Args:
         encoder: as `finetune`.
-        train, test: `LabelledSplit`s at the encoder's image size.
+        train: a `LabelledSplit` at the encoder's image size.
+        test: another.
+        num_classes: number of classes C.
         subset: indices into the train split's `listed_labels` (None: all of them).
-        The others: as `finetune`.
+        epochs: as `finetune`, like the remaining arguments (`learning_rate`, `momentum`,
+            `weight_decay`, `crop_scale`, `seed`, `eval_batch_size`, `verbose`).
+        batch_size: examples per SGD step (the last step of an epoch may be smaller).
 
     Returns:
         As `finetune`.
