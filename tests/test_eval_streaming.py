@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import run_cli
 from keras_ssl.cli import UsageError, builders
 from keras_ssl.cli.config import base_config, data_config
 from keras_ssl.cli.evaluate import EvalOptions, evaluate
 from keras_ssl.cli.workdir import Workdir
-from keras_ssl.data import LabelledSplit, load_arrays, streaming_eval_dataset
+from keras_ssl.data import LabelledSplit, labelled, load_arrays, streaming_eval_dataset
 from keras_ssl.encoders import ResNet
 from keras_ssl.evaluation import extract_dataset_features, extract_features
 
@@ -73,17 +74,134 @@ def test_streamed_and_in_memory_evaluations_agree(tiny_cifar10, tmp_path):
             metrics["memory"]["protocols"]["retrieval"])
 
 
-def test_auto_streams_above_memory_limit_and_refuses_finetune_naming_the_limit(tiny_cifar10,
-                                                                               tmp_path):
+def test_auto_streams_above_memory_limit(tiny_cifar10, tmp_path):
     # 80 train images at 32x32 are 0.23 MB decoded.
     wd = _run(tmp_path / "run", f"folder:{tiny_cifar10}")
     metrics = evaluate(wd.path, EvalOptions(protocols=("knn",), random_init=(),
                                             memory_limit_mb=0.1))
     assert metrics["dataset"]["pipeline"] == {"train": "streaming", "test": "memory"}
     assert metrics["dataset"]["num_train"] == 80
-    with pytest.raises(UsageError, match=r"memory_limit_mb=0.1.*--memory_limit_mb"):
-        evaluate(wd.path, EvalOptions(protocols=("finetune",), random_init=(),
-                                      memory_limit_mb=0.1))
+
+
+def test_streamed_finetune_and_semi_equal_in_memory_ones(tiny_cifar10, tmp_path):
+    """Fine-tuning and the 1% / 10% subsets with both splits streamed (forced by the memory limit)
+    train on the same rows in the same order as in memory: the folder's pipeline is deterministic,
+    so the two runs are bit-equal."""
+    options = dict(protocols=("finetune", "semi"), random_init=(), finetune_epochs=2,
+                   semi_epochs=2, semi_fractions=(0.1, 0.25), finetune_batch_size=16)
+    metrics = {}
+    for limit in (1024.0, 0.01):
+        wd = _run(tmp_path / str(limit), f"folder:{tiny_cifar10}")
+        metrics[limit] = evaluate(wd.path, EvalOptions(**options, memory_limit_mb=limit))
+    pipeline = "streaming"
+    assert metrics[0.01]["dataset"]["pipeline"] == {"train": pipeline, "test": pipeline}
+    assert metrics[1024.0]["dataset"]["pipeline"] == {"train": "memory", "test": "memory"}
+    streamed, in_memory = (m["protocols"] for m in (metrics[0.01], metrics[1024.0]))
+    assert streamed == in_memory
+    subsets = streamed["semi"]["encoder"]["subsets"]
+    assert [subsets[name]["num_labelled"] for name in ("10%", "25%")] == [10, 20]
+    assert streamed["finetune"]["encoder"]["num_labelled"] == 80
+    assert streamed["finetune"]["encoder"]["num_test"] == 20
+
+
+def test_keras_ssl_eval_streams_semi_on_a_subset_file_of_names_as_in_memory(tiny_cifar10,
+                                                                            tmp_path):
+    """`keras-ssl eval --protocol=semi --subset_file=...` in its own process with the splits
+    streamed, against the same evaluation in memory: the names pick the same rows, bit-equal."""
+    subset = tmp_path / "subset.txt"  # SimCLR's format: one file name a line (here with its class)
+    subset.write_text("# 2 images a class\n" + "".join(
+        f"{cls}/{name}\n" for cls in sorted(os.listdir(tiny_cifar10 / "train"))
+        for name in sorted(os.listdir(tiny_cifar10 / "train" / cls))[2:4]))
+    settings = dict(semi_epochs=2, finetune_batch_size=8, subset_file=str(subset))
+    streamed = _run(tmp_path / "streamed", f"folder:{tiny_cifar10}")
+    run_cli("eval", f"--workdir={streamed.path}", "--protocol=semi", "--random_init=none",
+            "--memory_limit_mb=0.01", *(f"--{key}={value}" for key, value in settings.items()),
+            check=True)
+    with open(streamed.metrics_path) as f:
+        metrics = json.load(f)
+    assert metrics["dataset"]["pipeline"] == {"train": "streaming", "test": "streaming"}
+    semi = metrics["protocols"]["semi"]["encoder"]["subsets"]["subset.txt"]
+    assert semi["num_labelled"] == 20 and semi["num_train_split"] == 80
+    in_memory = evaluate(_run(tmp_path / "memory", f"folder:{tiny_cifar10}").path, EvalOptions(
+        protocols=("semi",), random_init=(), **settings))
+    assert in_memory["dataset"]["pipeline"] == {"train": "memory", "test": "memory"}
+    assert semi == in_memory["protocols"]["semi"]["encoder"]["subsets"]["subset.txt"]
+
+
+def test_streamed_semi_decodes_only_its_subset(tiny_cifar10, tmp_path):
+    """An unreadable train image outside the subset is never read: with the default bad-image
+    policy (at most 1% of 81 images, so none) reading it would stop the evaluation."""
+    root = tmp_path / "data"
+    shutil.copytree(tiny_cifar10, root)
+    (root / "train" / "cat" / "zz.jpg").write_bytes(b"not a jpeg")
+    subset = tmp_path / "subset.txt"
+    subset.write_text("\n".join(str(i) for i in range(1, 81, 8)))  # zz.jpg is row 32
+    metrics = evaluate(_run(tmp_path / "run", f"folder:{root}").path, EvalOptions(
+        protocols=("semi",), random_init=(), memory_limit_mb=0.01, semi_epochs=1,
+        finetune_batch_size=8, subset_file=str(subset)))
+    assert metrics["dataset"]["pipeline"]["train"] == "streaming"
+    assert metrics["dataset"]["num_train"] == 81
+    assert "bad_images_skipped_train" not in metrics["dataset"]
+    assert metrics["protocols"]["semi"]["encoder"]["subsets"]["subset.txt"]["num_labelled"] == 10
+
+
+def _write(path, images, labels=None):
+    """PNG images as TFRecords (`labels` given) or files, numbered in order."""
+    if labels is None:
+        for i, image in enumerate(images):
+            tf.io.write_file(path.format(i=i), tf.io.encode_png(image))
+        return
+    with tf.io.TFRecordWriter(path) as writer:
+        for image, label in zip(images, labels):
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                "image": tf.train.Feature(bytes_list=tf.train.BytesList(
+                    value=[tf.io.encode_png(image).numpy()])),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))})
+            ).SerializeToString())
+
+
+def test_fine_tuning_reads_a_record_split_s_rows_once_an_epoch_shuffled_in_windows(
+        tmp_path, monkeypatch):
+    # 3 files of 10 records; record i's pixels are i (so rows can be told apart).
+    for part in range(3):
+        _write(str(tmp_path / f"train-{part}.tfrecord"),
+               np.arange(10 * part, 10 * part + 10, dtype=np.uint8)[:, None, None, None]
+               * np.ones((1, 4, 4, 3), np.uint8), np.arange(10) % 3)
+    split = LabelledSplit(f"tfrecord:{tmp_path}/{{split}}-*.tfrecord", "train", (4, 4), None,
+                          data_config(), 1024.0)
+    assert split.pipeline == "streaming"
+    np.testing.assert_array_equal(split.listed_labels, np.tile(np.arange(10) % 3, 3))
+    monkeypatch.setattr(labelled, "RECORD_SHUFFLE_WINDOW", 3)
+    rows = np.array([29, 1, 17, 5, 8, 2, 12])  # in source order: windows {1, 2, 5} {8, 12, 17} {29}
+    batches = list(split.training_batches(((rows, [0, e]) for e in range(2)), 4))
+    assert [int(e) for e, _, _ in batches] == [0, 0, 1, 1]
+    orders = []
+    for epoch in (0, 1):
+        images = np.concatenate([x for e, x, _ in batches if e == epoch])
+        labels = np.concatenate([y for e, _, y in batches if e == epoch])
+        order = images[:, 0, 0, 0].astype(int)
+        np.testing.assert_array_equal(labels, split.listed_labels[order])
+        assert [sorted(order[i:i + 3]) for i in (0, 3, 6)] == [[1, 2, 5], [8, 12, 17], [29]]
+        orders.append(order.tolist())
+    assert orders[0] != orders[1]  # Each epoch has its own shuffle.
+    assert orders[0] != sorted(orders[0])
+
+
+def test_fine_tuning_skips_a_bad_image_it_meets_and_chooses_subsets_without_decoding(tmp_path):
+    for cls in ("a", "b"):
+        os.makedirs(tmp_path / "train" / cls)
+        _write(str(tmp_path / "train" / cls / "{i}.png"), np.full((4, 4, 4, 3), 9, np.uint8))
+    (tmp_path / "train" / "b" / "2.png").write_bytes(b"not a png")
+    d = data_config()
+    d.pipeline, d.max_bad_fraction = "streaming", 0.5
+    split = LabelledSplit(f"folder:{tmp_path}", "train", (4, 4), None, d, 1024.0)
+    # The listing gives the labels: the bad image is among the rows, not yet met.
+    np.testing.assert_array_equal(split.listed_labels, [0, 0, 0, 0, 1, 1, 1, 1])
+    assert not split.bad.names
+    batches = list(split.training_batches(iter([(np.arange(8)[::-1], [0, 0])]), 8))
+    assert len(batches) == 1 and len(batches[0][1]) == 7
+    np.testing.assert_array_equal(batches[0][2], [1, 1, 1, 0, 0, 0, 0])
+    assert split.bad.names == {str(tmp_path / "train" / "b" / "2.png")}
 
 
 def test_max_examples_pick_the_same_images_streamed(tiny_cifar10, tmp_path):

@@ -10,9 +10,9 @@ The protocols are those of `keras_ssl.evaluation.protocols`, each defined in its
 Memory: a split whose decoded images fit in `data.memory_limit_mb` is decoded into memory; a
 larger `folder:` / `tfds:` split, and every `tfrecord:` one, is streamed batch by batch and only
 its features and labels are kept (`keras_ssl.data.LabelledData`). Figures read only the images
-they show. Fine-tuning (`finetune`, `semi`) trains on images in memory: of a streamed split only
-the labelled rows are read, and more than `memory_limit_mb` of them is refused. Every file is read
-and written through `tf.io.gfile`.
+they show. Fine-tuning (`finetune`, `semi`) reads a streamed train split batch by batch and
+scores a streamed test split from its features. Every file is read and written through
+`tf.io.gfile`.
 """
 
 import dataclasses
@@ -57,8 +57,8 @@ class EvalOptions:
     semi_epochs: epochs of `semi`; None: SimCLR's 60 for a subset of <= 1% of the labels, else 30.
     semi_fractions: label fractions of the class-balanced subsets for `semi`.
     subset_file: a file of train indices or file names to use for `semi` instead.
-    memory_limit_mb: decoded size above which a split is streamed and fine-tuning refused;
-        None: the run's `data.memory_limit_mb`.
+    memory_limit_mb: decoded size above which a split is streamed; None: the run's
+        `data.memory_limit_mb`.
     layers: also run the frozen-feature protocols (and those on feature maps) on each of these
         layers (`keras_ssl.evaluation.LayerFeatures`; ("all",): every layer of the encoder).
     layer_dims: the size each layer's map is average-pooled within; None: Goyal et al.'s 9216.

@@ -72,8 +72,8 @@ _SUBSET_FILE = flags.DEFINE_string(
     "subset_file", None, "eval semi: file of train indices or image file names (one per line) "
     "to fine-tune on instead of --semi_fractions.")
 _MEMORY_LIMIT_MB = flags.DEFINE_float(
-    "memory_limit_mb", None, "eval: decoded size (MB) above which a split is streamed and "
-    "fine-tuning refused (default the run's data.memory_limit_mb).", lower_bound=0.0)
+    "memory_limit_mb", None, "eval: decoded size (MB) above which a split is streamed "
+    "(default the run's data.memory_limit_mb).", lower_bound=0.0)
 _STRATEGY = flags.DEFINE_enum(
     "strategy", "auto", ["auto", "one_device", "mirrored", "multi_worker", "tpu"],
     "train: tf.distribute strategy (auto: tpu with --tpu, multi_worker with a multi-task "

@@ -3,6 +3,8 @@
 A split whose decoded images fit in `memory_limit_mb` is decoded into memory; a larger
 ``folder:`` / ``tfds:`` split, and every ``tfrecord:`` one, is streamed batch by batch
 (`keras_ssl.data.choice.choose_pipeline`), and of its images only those asked for are read.
+Fine-tuning reads a split's listed rows (`LabelledSplit.listed_labels`, known without decoding an
+image) in its own order, streamed batch by batch (`LabelledSplit.training_batches`).
 Refusals (no labels, a record pattern without ``{split}``, images beyond the memory limit) are
 ValueErrors whose message says what to do.
 
@@ -22,13 +24,17 @@ import tensorflow as tf
 
 from keras_ssl.augment.crop import full_window
 from keras_ssl.data.bad_images import BadImages
-from keras_ssl.data.choice import choose_pipeline, decoded_mb
+from keras_ssl.data.choice import choose_pipeline
 from keras_ssl.data.decode import decode_crops
 from keras_ssl.data.pipelines import eval_dataset
 from keras_ssl.data.records import DEFAULT_LABEL_KEY
 from keras_ssl.data.sources import load_arrays, parse_source, subset_indices
-from keras_ssl.data.streaming import NEEDS_LABELS, streaming_eval_dataset
-from keras_ssl.data.streams import encoded_source
+from keras_ssl.data.streaming import NEEDS_LABELS, _Reader, streaming_eval_dataset
+from keras_ssl.data.streams import FileStream, encoded_source
+
+# Encoded records shuffled together when fine-tuning reads a record split (which has no random
+# access), as `streaming_eval_dataset` reads records in windows of as many.
+RECORD_SHUFFLE_WINDOW = 1024
 
 
 class LabelledSplit:
@@ -139,14 +145,94 @@ class LabelledSplit:
         mask, size = _mask(wanted, wanted[-1] + 1), self.image_size
 
         def decode(_, example):
-            contents = self.stream.read(*example[1:])[0]
-            image = decode_crops(contents, lambda h, w: full_window(h, w)[None], [size], 0)[0]
-            return tf.cast(tf.round(image), tf.uint8)  # As streaming_eval_dataset.
+            return _whole_image(self.stream.read(*example[1:])[0], size)
 
         ds = examples.enumerate().take_while(lambda i, _: i <= int(wanted[-1])).filter(
             lambda i, _: tf.gather(mask, i)).map(decode, tf.data.AUTOTUNE)
         images = np.stack(list(ds.as_numpy_iterator()))
         return images[np.searchsorted(wanted, good)]
+
+    @functools.cached_property
+    def listed_labels(self):
+        """Labels of every listed row, read without decoding an image (a folder's from its file
+        list, records' from their label feature): the rows fine-tuning and its label subsets
+        index. They are `labels` unless the split is streamed and holds bad images, which
+        `labels` leaves out once met and these keep (fine-tuning skips them when it meets them).
+        """
+        if self.stream is None:
+            return self._labels
+        if isinstance(self.stream, FileStream):
+            labels = self.stream.labels
+        else:
+            stream = self.stream
+            ds = stream.examples(None, 0, 1).map(lambda _, data, label: stream.read(data, label)[1],
+                                                 tf.data.AUTOTUNE)
+            labels = np.concatenate(list(ds.batch(4096).as_numpy_iterator()))
+        labels = np.asarray(labels, np.int32)
+        return labels if self._keep is None else labels[self._keep]
+
+    def training_batches(self, epochs, batch_size):
+        """`(epoch, images uint8, labels int32)` batches of a streamed split's listed rows, epoch
+        after epoch, read as needed; an epoch's last batch may be smaller.
+
+        `epochs` yields each epoch's `(rows, key)`: its rows (indices into `listed_labels`) in
+        order, and an int64 [2] key. A folder is read in the order of `rows`, so the batches
+        are those of the same rows in memory. Records cannot be read in any order: each epoch
+        reads its rows in source order and shuffles each window of `RECORD_SHUFFLE_WINDOW` of
+        them by the key (as pretraining shuffles records), so a batch holds rows at most that
+        many places apart. Bad images follow the split's `on_bad_image` policy (a skipped one
+        leaves its batch an image short). `epochs` is iterated once, as the dataset is.
+        """
+        stream, size = self.stream, self.image_size
+        keep = None if self._keep is None else tf.constant(self._keep, tf.int64)
+        files = isinstance(stream, FileStream)
+        if files:
+            paths, labels = tf.constant(stream.paths), tf.constant(stream.labels, tf.int32)
+
+        def epoch_batches(epoch, rows_and_key):
+            rows, key = rows_and_key
+            chosen = rows if keep is None else tf.gather(keep, rows)
+            if files:
+                examples = tf.data.Dataset.from_tensor_slices(
+                    (tf.gather(paths, chosen), tf.gather(paths, chosen), tf.gather(labels, chosen)))
+            else:
+                mask = tf.scatter_nd(chosen[:, None], tf.ones_like(chosen, tf.bool),
+                                     [stream.num_examples])
+                examples = stream.examples(None, 0, 1).enumerate().filter(
+                    lambda i, _: tf.gather(mask, i)).map(lambda _, example: example)
+            reader = _Reader(_OrderedExamples(stream, examples, not files),
+                             self._policy["on_bad_image"], self._policy["max_bad_fraction"],
+                             self.bad, RECORD_SHUFFLE_WINDOW)
+            ds = reader.decoded(None if files else key, 0, 1, 0,
+                                lambda contents, _: (_whole_image(contents, size),))
+            ds = ds.map(lambda images, label: (images[0], tf.cast(label, tf.int32)))
+            return ds.batch(batch_size).map(lambda images, labels: (epoch, images, labels))
+
+        orders = tf.data.Dataset.from_generator(
+            lambda: ((np.asarray(rows, np.int64), np.asarray(key, np.int64))
+                     for rows, key in epochs),
+            output_signature=(tf.TensorSpec([None], tf.int64), tf.TensorSpec([2], tf.int64)))
+        return orders.enumerate().flat_map(epoch_batches).prefetch(tf.data.AUTOTUNE)
+
+
+class _OrderedExamples:
+    """A stream's examples in an order set beforehand, read as the stream reads them (for
+    `_Reader`, which decodes them, skips the bad ones and shuffles windows if asked)."""
+
+    def __init__(self, stream, examples, window_shuffle):
+        self.num_examples, self.description, self.read = (stream.num_examples,
+                                                          stream.description, stream.read)
+        self.window_shuffle, self._examples = window_shuffle, examples
+
+    def examples(self, *_):
+        return self._examples
+
+
+def _whole_image(contents, size):
+    """The encoded image resized whole to `size`, rounded to uint8 (as `streaming_eval_dataset`
+    and `load_arrays` give it)."""
+    image = decode_crops(contents, lambda h, w: full_window(h, w)[None], [size], 0)[0]
+    return tf.cast(tf.round(image), tf.uint8)
 
 
 def _mask(indices, length):
@@ -162,7 +248,7 @@ class LabelledData:
     Args:
         source, image_size, settings, own: as `LabelledSplit`.
         splits: the (train, test) split names.
-        memory_limit_mb: as `LabelledSplit`, and the most fine-tuning reads of a streamed split.
+        memory_limit_mb: as `LabelledSplit`.
         max_examples: (train, test) rows to keep (None: all).
     """
 
@@ -178,7 +264,7 @@ class LabelledData:
     def class_names(self):
         # Records may carry no class names: then classes are the label values seen.
         return self.train.class_names or [str(i) for i in range(
-            max(self.train.labels.max(), self.test.labels.max()) + 1)]
+            max(self.train.listed_labels.max(), self.test.listed_labels.max()) + 1)]
 
     @property
     def num_classes(self):
@@ -189,7 +275,8 @@ class LabelledData:
         identity = {
             "source": self.source if isinstance(self.source, str) else "arrays",
             "train_split": self.splits[0], "test_split": self.splits[1],
-            "num_train": int(len(self.train.labels)), "num_test": int(len(self.test.labels)),
+            # A split only fine-tuned on has no labels read: its listed rows (none decoded).
+            "num_train": int(self.train.num_rows), "num_test": int(self.test.num_rows),
             "max_train_examples": self.max_examples[0],
             "max_test_examples": self.max_examples[1],
             "image_size": list(self.image_size), "classes": list(self.class_names),
@@ -200,21 +287,3 @@ class LabelledData:
             if split.stream is not None and split.bad.names:
                 identity[f"bad_images_skipped_{name}"] = len(split.bad.names)
         return identity
-
-    def finetune_arrays(self, protocol, rows=None):
-        """(train images of `rows`, their labels, test images) for fine-tuning, in memory; more
-        than memory_limit_mb of them read from a streamed split is refused."""
-        num_train = len(self.train.labels) if rows is None else len(rows)
-        mb = decoded_mb(num_train * (self.train.stream is not None)
-                        + len(self.test.labels) * (self.test.stream is not None),
-                        self.image_size)
-        if mb > self.memory_limit_mb:
-            raise ValueError(
-                f"{protocol} trains on images in memory: {num_train} train + "
-                f"{len(self.test.labels)} test images at {self.image_size[0]}x"
-                f"{self.image_size[1]} are {mb:.0f} MB decoded, more than data.memory_limit_mb="
-                f"{self.memory_limit_mb:g}. Raise it (--memory_limit_mb=...), evaluate on fewer "
-                "images (--max_train_examples, --max_test_examples) or use --protocol=semi (a "
-                "label subset).")
-        labels = self.train.labels if rows is None else self.train.labels[rows]
-        return self.train.images(rows), labels, self.test.images()

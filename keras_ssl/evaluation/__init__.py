@@ -39,7 +39,7 @@ from keras_ssl.evaluation.clustering import (clustering_accuracy, clustering_sco
 from keras_ssl.evaluation.features import (SavedModelEncoder, encoder_image_size,
                                            extract_dataset_features, extract_features,
                                            split_features)
-from keras_ssl.evaluation.finetune import finetune
+from keras_ssl.evaluation.finetune import finetune, finetune_split
 from keras_ssl.evaluation.knn import knn_accuracy, knn_predict, knn_scores
 from keras_ssl.evaluation.layer_features import (DEFAULT_MAX_DIMS, POOLED, LayerFeatures,
                                                  adaptive_average_pool, available_layers,
@@ -56,8 +56,9 @@ __all__ = [
     "SavedModelEncoder",
     "adaptive_average_pool", "available_layers", "balanced_subset", "clustering_accuracy",
     "clustering_scores", "conv_classifier", "encoder_image_size", "extract_dataset_features",
-    "extract_features", "finetune", "kmeans_clustering", "knn_accuracy", "knn_predict",
-    "knn_scores", "linear_probe", "mlp_probe", "nearest_neighbours", "nonlinear_classifier",
+    "extract_features", "finetune", "finetune_split", "kmeans_clustering", "knn_accuracy",
+    "knn_predict", "knn_scores", "linear_probe", "mlp_probe", "nearest_neighbours",
+    "nonlinear_classifier",
     "pooling_grid", "protocols", "ranking_metrics", "read_subset_file", "retrieval_metrics",
     "split_features", "standardize",
 ]

@@ -7,6 +7,10 @@ the only augmentation is a random resized crop with a random left-right flip.
 For semi-supervised evaluation the same is done on a class-balanced 1% or 10% of
 the train labels (see :mod:`keras_ssl.evaluation.subsets`), for 60 and 30 epochs.
 The learning rate follows a cosine decay to zero, as SimCLR's code does.
+
+`finetune` takes images in memory; `finetune_split` (what `keras-ssl eval` runs) takes labelled
+splits, which may be streamed: then the train images are read batch by batch every epoch and the
+test split is scored from its features, so any number of images can be fine-tuned on.
 """
 
 import posixpath
@@ -19,7 +23,7 @@ from absl import logging
 from keras_ssl.augment import random_flip, random_resized_crop
 from keras_ssl.data.sources import split_file_names
 from keras_ssl.evaluation import _probe, _progress, _validation, protocols
-from keras_ssl.evaluation.features import encoder_image_size, extract_features
+from keras_ssl.evaluation.features import encoder_image_size, extract_features, split_features
 from keras_ssl.evaluation.subsets import balanced_subset, read_subset_file
 
 
@@ -61,7 +65,7 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
         seed: seed of the shuffling and the augmentations.
         eval_batch_size: images per forward pass when scoring the test split.
         num_train_split: the size of the train split when ``train_images`` are already a subset
-            of it (read alone from a streamed source); default ``len(train_images)``.
+            of it (for the reported label fraction); default ``len(train_images)``.
         verbose: show a progress bar over the steps.
 
     Returns:
@@ -71,32 +75,104 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
     Raises:
         ValueError: on malformed images / labels / subset or bad settings.
     """
-    num_classes = _validation.check_positive_int("num_classes", num_classes)
-    epochs = _validation.check_positive_int("epochs", epochs)
-    batch_size = _validation.check_positive_int("batch_size", batch_size)
     train_images, test_images = np.asarray(train_images), np.asarray(test_images)
     for name, images in (("train_images", train_images), ("test_images", test_images)):
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"`{name}` must be uint8 [N, H, W, 3], got {images.dtype} "
                              f"{images.shape}.")
+    num_classes = _validation.check_positive_int("num_classes", num_classes)
     train_labels = _validation.check_labels("train_labels", train_labels, len(train_images),
                                             num_classes)
     test_labels = _validation.check_labels("test_labels", test_labels, len(test_images),
                                            num_classes)
-    num_train_split = len(train_images) if num_train_split is None else int(num_train_split)
+    batch_size = _validation.check_positive_int("batch_size", batch_size)
+
+    def test_split():
+        return extract_features(encoder, test_images, eval_batch_size), test_labels
+
+    return _finetune(encoder, _sliced(train_images, train_labels, batch_size), len(train_images),
+                     tuple(train_images.shape[1:3]), test_split, num_classes, subset, epochs,
+                     batch_size, learning_rate, momentum, weight_decay, crop_scale, seed,
+                     num_train_split, verbose)
+
+
+def finetune_split(encoder, train, test, num_classes, subset=None, epochs=30, batch_size=256,
+                   learning_rate=None, momentum=0.9, weight_decay=0.0, crop_scale=(0.08, 1.0),
+                   seed=0, eval_batch_size=512, verbose=False):
+    """`finetune` on labelled splits (`keras_ssl.data.LabelledSplit`), in memory or streamed.
+
+    A split in memory is fine-tuned on as `finetune` does. A streamed train split is read batch
+    by batch (`LabelledSplit.training_batches`): from a folder the same rows in the same order,
+    so the run equals the in-memory one; from records the epoch's rows are shuffled in windows
+    (see there). A streamed test split is scored from its features alone (`split_features`).
+    Memory then holds the encoder, the batches in flight, the epoch's row order (8 bytes a row)
+    and the test features, whatever the number of images.
+
+    Example:
+
+    >>> data = LabelledData("folder:/data/imagenet", ("train", "val"), (224, 224), settings,
+    ...                     memory_limit_mb=1024)                          # doctest: +SKIP
+    >>> subset = balanced_subset(data.train.listed_labels, 0.01, seed=0)     # doctest: +SKIP
+    >>> finetune_split(encoder, data.train, data.test, data.num_classes, subset,
+    ...                epochs=60)["top1"]                                    # doctest: +SKIP
+
+    Args:
+        encoder: as `finetune`.
+        train: a `LabelledSplit` at the encoder's image size.
+        test: another.
+        num_classes: number of classes C.
+        subset: indices into the train split's `listed_labels` (None: all of them).
+        epochs: as `finetune`, like the remaining arguments (`learning_rate`, `momentum`,
+            `weight_decay`, `crop_scale`, `seed`, `eval_batch_size`, `verbose`).
+        batch_size: examples per SGD step (the last step of an epoch may be smaller).
+
+    Returns:
+        As `finetune`.
+    """
+    num_classes = _validation.check_positive_int("num_classes", num_classes)
+    batch_size = _validation.check_positive_int("batch_size", batch_size)
+    train_labels = _validation.check_labels("train labels", train.listed_labels,
+                                            len(train.listed_labels), num_classes)
+    if train.stream is None:
+        batches = _sliced(train.images(), train_labels, batch_size)
+    else:
+        def batches(orders):
+            return train.training_batches(((order, [seed, epoch]) for epoch, order in orders),
+                                          batch_size).as_numpy_iterator()
+
+    def test_split():
+        features = split_features(encoder, test, eval_batch_size, verbose=verbose)
+        return features, _validation.check_labels("test labels", test.labels, len(features),
+                                                  num_classes)
+
+    return _finetune(encoder, batches, len(train_labels), tuple(train.image_size), test_split,
+                     num_classes, subset, epochs, batch_size, learning_rate, momentum,
+                     weight_decay, crop_scale, seed, None, verbose)
+
+
+def _finetune(encoder, batches, num_rows, size, test_split, num_classes, subset, epochs,
+              batch_size, learning_rate, momentum, weight_decay, crop_scale, seed,
+              num_train_split, verbose):
+    """The fine-tuning loop of `finetune` and `finetune_split` over `num_rows` train rows.
+
+    `batches(orders)` yields the `(epoch, uint8 images, int32 labels)` batches of each
+    `(epoch, order)` of `orders`, the train rows in the epoch's order; `test_split()` gives the
+    fine-tuned encoder's test features and the test labels.
+    """
+    epochs = _validation.check_positive_int("epochs", epochs)
+    num_train_split = num_rows if num_train_split is None else int(num_train_split)
     if subset is not None:
         subset = np.asarray(subset)
         if (subset.ndim != 1 or len(subset) == 0 or not np.issubdtype(subset.dtype, np.integer)
-                or subset.min() < 0 or subset.max() >= len(train_images)):
+                or subset.min() < 0 or subset.max() >= num_rows):
             raise ValueError(f"`subset` must be a non-empty 1-D array of indices into the "
-                             f"{len(train_images)} train images, got {subset.dtype} {subset.shape}.")
-        train_images, train_labels = train_images[subset], train_labels[subset]
+                             f"{num_rows} train images, got {subset.dtype} {subset.shape}.")
+    rows = np.arange(num_rows) if subset is None else subset.astype(np.int64)
     learning_rate = 0.05 * batch_size / 256 if learning_rate is None else float(learning_rate)
     if not learning_rate > 0:
         raise ValueError(f"`learning_rate` must be > 0, got {learning_rate!r}.")
-    num_train = len(train_images)
+    num_train = len(rows)
     steps_per_epoch = -(-num_train // batch_size)
-    size = tuple(train_images.shape[1:3])
     if encoder_image_size(encoder) not in (None, size):
         raise ValueError(f"The images are {size[0]}x{size[1]} but the encoder takes "
                          f"{encoder_image_size(encoder)}; load them at the encoder's size.")
@@ -128,18 +204,18 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
     bar = (_progress.progbar(epochs * steps_per_epoch, f"Fine-tuning on {num_train} labelled "
                              f"images for {epochs} epochs", "step", stateful_metrics=["loss"])
            if verbose else None)
-    for epoch in range(epochs):
-        order = np.random.default_rng([seed, epoch]).permutation(num_train)
-        losses = []
-        for step in range(steps_per_epoch):
-            rows = order[step * batch_size:(step + 1) * batch_size]
-            losses.append(float(train_step(train_images[rows], train_labels[rows],
-                                           tf.constant([seed, epoch * steps_per_epoch + step],
-                                                       tf.int64))))
-            if bar is not None:
-                bar.update(epoch * steps_per_epoch + step + 1, [("loss", losses[-1])])
+    orders = ((epoch, rows[np.random.default_rng([seed, epoch]).permutation(num_train)])
+              for epoch in range(epochs))
+    last_epoch = None
+    for epoch, images, labels in batches(orders):
+        if epoch != last_epoch:
+            last_epoch, step, losses = epoch, epoch * steps_per_epoch, []
+        losses.append(float(train_step(images, labels, tf.constant([seed, step], tf.int64))))
+        step += 1
+        if bar is not None:
+            bar.update(step, [("loss", losses[-1])])
 
-    test_features = extract_features(encoder, test_images, eval_batch_size)
+    test_features, test_labels = test_split()
     top5_k = min(5, num_classes)
     ranking = _probe.ranking(head(test_features).numpy(), top5_k)
     return {
@@ -151,7 +227,7 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
         "label_fraction": num_train / num_train_split,
         "num_labelled": int(num_train),
         "num_train_split": int(num_train_split),
-        "num_test": int(len(test_images)),
+        "num_test": int(len(test_labels)),
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
@@ -164,30 +240,38 @@ def finetune(encoder, train_images, train_labels, test_images, test_labels, num_
     }
 
 
-def _run(data, loader, seed, options, subset=None, epochs=None, protocol="finetune", **_):
-    """SimCLR's fine-tuning of a fresh copy of the encoder on the train split's `subset` rows."""
-    try:
-        train_x, train_y, test_x = data.finetune_arrays(protocol, subset)
-    except ValueError as err:  # More images than the memory limit.
-        raise protocols.ProtocolError(str(err)) from err
-    return finetune(loader(), train_x, train_y, test_x, data.test.labels, data.num_classes,
-                    epochs=epochs or options.finetune_epochs,
-                    batch_size=options.finetune_batch_size,
-                    learning_rate=options.finetune_learning_rate, seed=seed,
-                    num_train_split=len(data.train.labels), verbose=True)
+def _sliced(images, labels, batch_size):
+    """`batches(orders)` of `_finetune` over images and labels in memory."""
+    def batches(orders):
+        for epoch, order in orders:
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                yield epoch, images[rows], labels[rows]
+    return batches
+
+
+def _run(data, loader, seed, options, subset=None, epochs=None, **_):
+    """SimCLR's fine-tuning of a fresh copy of the encoder on the train split's `subset` rows,
+    the splits in memory or streamed."""
+    return finetune_split(loader(), data.train, data.test, data.num_classes, subset=subset,
+                          epochs=epochs or options.finetune_epochs,
+                          batch_size=options.finetune_batch_size,
+                          learning_rate=options.finetune_learning_rate, seed=seed, verbose=True)
 
 
 def _run_semi(data, loader, seed, options, **_):
-    """Fine-tuning on each label subset: class-balanced fractions, or a subset file."""
+    """Fine-tuning on each label subset: class-balanced fractions, or a subset file, chosen from
+    the train split's listed labels (a streamed split decodes no image for them)."""
+    labels = data.train.listed_labels
     try:
         if options.subset_file:
-            subset = read_subset_file(options.subset_file, len(data.train.labels),
+            subset = read_subset_file(options.subset_file, len(labels),
                                       split_file_names(data.source, data.splits[0]))
             subsets = {posixpath.basename(options.subset_file): (
                 subset, options.semi_epochs or 30, options.subset_file)}
         else:
             subsets = {f"{fraction:.0%}": (
-                balanced_subset(data.train.labels, fraction, seed),
+                balanced_subset(labels, fraction, seed),
                 options.semi_epochs or (60 if fraction <= 0.01 else 30),
                 f"class-balanced {fraction:g} of the train split, seed {seed}")
                 for fraction in options.semi_fractions}
@@ -197,7 +281,7 @@ def _run_semi(data, loader, seed, options, **_):
     for name, (subset, epochs, origin) in subsets.items():
         logging.info("semi-supervised fine-tuning on %s: %d labelled train images", name,
                      len(subset))
-        results[name] = {**_run(data, loader, seed, options, subset, epochs, "semi"),
+        results[name] = {**_run(data, loader, seed, options, subset, epochs),
                          "subset": origin, "subset_split": data.splits[0]}
     return {"protocol": "semi", "subsets": results}
 

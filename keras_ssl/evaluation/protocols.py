@@ -30,8 +30,8 @@ _REGISTRY = {}
 
 
 class ProtocolError(ValueError):
-    """The user's settings or data do not suit a protocol (a bad subset file, more images to
-    fine-tune on than the memory limit): `keras-ssl eval` prints its message alone."""
+    """The user's settings or data do not suit a protocol (a bad subset file or label fraction):
+    `keras-ssl eval` prints its message alone."""
 
 
 class LegacyKeys(NamedTuple):
