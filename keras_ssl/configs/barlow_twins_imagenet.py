@@ -4,8 +4,8 @@ details"; the authors' `main.py`): ResNet-50, batch 2048, LARS with learning rat
 norm excluded from decay and adaptation, 1000 epochs; projector 8192-8192-8192, lambda 5e-3; batch
 norm over the global batch (the code's SyncBatchNorm). Augmentation (BYOL's pair): crop of 8-100%,
 colour jitter (0.4, 0.4, 0.2, 0.1) with probability 0.8, greyscale 0.2, blur 1.0 / 0.1, solarize
-0.0 / 0.2. Not reproduced: the paper's separate rate for biases and batch norm (0.0048 x batch /
-256; here the weights' rate) and the schedule's end at 1/1000 of the peak (here 0).
+0.0 / 0.2; biases and batch norm at 0.0048 / 0.2 of the weights' rate (the model's
+`bias_learning_rate_scale`). Not reproduced: the schedule's end at 1/1000 of the peak (here 0).
 
     keras-ssl train --config=barlow_twins_imagenet --workdir=runs/barlow_twins_imagenet \
         --strategy=tpu --tpu=NAME --config.data.tfds_data_dir=gs://bucket/tensorflow_datasets

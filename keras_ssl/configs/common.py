@@ -20,8 +20,9 @@ def cpu_resnet(encoder):
 
 
 def imagenet_resnet50(method):
-    """`base_config(method)` on ImageNet (TFDS) at 224 with a ResNet-50 whose batch norm, and the
-    heads', runs over the global batch (the papers' synchronized / cross-replica batch norm)."""
+    """`base_config(method)` on ImageNet (TFDS's imagenet2012, 224x224, evaluated on the validation
+    split) with a ResNet-50 whose batch norm, and the heads', runs over the global batch (the
+    papers' synchronized / cross-replica batch norm, the SyncBatchNorm of their code)."""
     c = base_config(method)
     c.data.source = "tfds:imagenet2012"
     c.data.image_size = 224
@@ -31,6 +32,18 @@ def imagenet_resnet50(method):
     c.encoder.synchronized_bn = True
     c.model.synchronized_bn = True
     return c
+
+
+def cpu_training(c, optimizer, base_learning_rate, weight_decay):
+    """The quickstarts' optimisation: batch 256, the rate scaled linearly by batch / 256 after a
+    warm-up of 0.4 epochs, guarded at 12 minutes on slower machines."""
+    c.train.batch_size = 256
+    c.train.optimizer = optimizer
+    c.train.base_learning_rate = base_learning_rate
+    c.train.learning_rate_scaling = "linear"
+    c.train.warmup_epochs = 0.4
+    c.train.weight_decay = weight_decay
+    c.train.max_minutes = 12.0
 
 
 def cifar10_quickstart(method):
@@ -54,14 +67,8 @@ def contrastive_quickstart(method):
     c.augment.crop_scale = (0.2, 1.0)
     c.augment.color_strength = 0.5
     c.augment.blur_probability = 0.0
-    c.train.batch_size = 256
+    cpu_training(c, "sgd", base_learning_rate=0.6, weight_decay=5e-4)
     c.train.epochs = 8
-    c.train.optimizer = "sgd"
-    c.train.base_learning_rate = 0.6
-    c.train.learning_rate_scaling = "linear"
-    c.train.warmup_epochs = 0.4
-    c.train.weight_decay = 5e-4
-    c.train.max_minutes = 12.0
     return c
 
 
@@ -78,13 +85,7 @@ def asymmetric_quickstart(method):
     c.augment.crop_scale = (0.2, 1.0)
     c.augment.blur_probabilities = (0.0, 0.0)
     c.augment.solarize_probabilities = (0.0, 0.2)
-    c.train.batch_size = 256
-    c.train.optimizer = "sgd"
-    c.train.base_learning_rate = 0.3
-    c.train.learning_rate_scaling = "linear"
-    c.train.warmup_epochs = 0.4
-    c.train.weight_decay = 5e-4
-    c.train.max_minutes = 12.0
+    cpu_training(c, "sgd", base_learning_rate=0.3, weight_decay=5e-4)
     return c
 
 
@@ -133,27 +134,6 @@ def projected_pair_quickstart(method):
     c.model.projection_dim = 1024
     c.augment.crop_scale = (0.2, 1.0)
     c.augment.blur_probabilities = (0.0, 0.0)
-    c.train.batch_size = 256
+    cpu_training(c, "lars", base_learning_rate=0.3, weight_decay=1e-4)
     c.train.epochs = 6
-    c.train.optimizer = "lars"
-    c.train.base_learning_rate = 0.3
-    c.train.learning_rate_scaling = "linear"
-    c.train.warmup_epochs = 0.4
-    c.train.weight_decay = 1e-4
-    c.train.max_minutes = 12.0
-    return c
-
-
-def imagenet_resnet50(method):
-    """`base_config(method)` on ImageNet (TFDS's imagenet2012, 224x224, evaluated on the validation
-    split) with a ResNet-50 and batch norm over the global batch in the encoder and the heads (the
-    SyncBatchNorm of the SimSiam, Barlow Twins and VICReg authors' code)."""
-    c = base_config(method)
-    c.data.source = "tfds:imagenet2012"
-    c.data.image_size = 224
-    c.data.test_split = "validation"
-    c.encoder.depth = 50
-    c.encoder.stem = "imagenet"
-    c.encoder.synchronized_bn = True
-    c.model.synchronized_bn = True
     return c
