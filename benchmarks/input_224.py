@@ -8,10 +8,11 @@ SimCLR views at 224 with the paper's ImageNet augmentation (crop 0.08-1, colour 
 p 0.8, greyscale 0.2, blur p 0.5), batch 256. Rows, each in a fresh process, in turn for
 `--rounds` rounds: keras-ssl's `streaming_pretraining_dataset` (the host path); its host stage
 when the augmentation runs in the train step (`augment_on="device"`: read, decode, crop, resize
-to uint8); lightly's `SimCLRTransform` in a PyTorch DataLoader with 2 workers
-(benchmarks/torch_streaming_reference.py, in its own venv: see its docstring). Source images/s
-over `--batches` batches after the first; the CPU and the hypervisor's steal are printed with
-each round.
+to uint8); that device stage (`DeviceAugmentation` in a `tf.function`, as the train step runs it)
+timed on this CPU, on one batch of the host stage's, repeated; lightly's `SimCLRTransform` in a
+PyTorch DataLoader with 2 workers (benchmarks/torch_streaming_reference.py, in its own venv: see
+its docstring). Source images/s over `--batches` batches after the first; the CPU and the
+hypervisor's steal are printed with each round.
 """
 
 import argparse
@@ -26,16 +27,22 @@ sys.path.insert(0, HERE)
 from machine import steal_share, steal_ticks  # noqa: E402
 
 
-def keras_ssl_rate(folder, batches, augment_on):
+def keras_ssl_rate(folder, batches, mode):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, os.path.join(HERE, ".."))
+    import tensorflow as tf
     from keras_ssl import augment, data
 
     view = augment.SimCLRTransform(224, color_strength=1.0, blur_probability=0.5)
-    ds = data.streaming_pretraining_dataset(
-        f"folder:{folder}", 256, augment.MultiViewTransform([view, view]), augment_on=augment_on)
+    views = augment.MultiViewTransform([view, view])
+    ds = data.streaming_pretraining_dataset(f"folder:{folder}", 256, views,
+                                            augment_on="host" if mode == "host" else "device")
     iterator = iter(ds.repeat())
-    next(iterator)
+    element = next(iterator)
+    if mode == "device_stage":
+        stage = tf.function(data.DeviceAugmentation(views))
+        iterator = (stage(element) for _ in iter(int, 1))
+        next(iterator)
     start = time.perf_counter()
     for _ in range(batches):
         next(iterator)
@@ -54,7 +61,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--torch_python", default=".cache/torchvision/bin/python")
-    parser.add_argument("--keras_ssl", choices=["host", "device"], help=argparse.SUPPRESS)
+    parser.add_argument("--keras_ssl", choices=["host", "device", "device_stage"],
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.keras_ssl:
         return keras_ssl_rate(args.folder, args.batches, args.keras_ssl)
@@ -63,6 +71,7 @@ def main():
     rows = {
         "keras-ssl, host path": me + ["--keras_ssl=host"],
         "keras-ssl, host stage of augment_on=device": me + ["--keras_ssl=device"],
+        "keras-ssl, its device stage run on this CPU": me + ["--keras_ssl=device_stage"],
         "torchvision (lightly SimCLRTransform, DataLoader 2 workers)": [
             args.torch_python, os.path.join(HERE, "torch_streaming_reference.py"),
             f"--folder={args.folder}", f"--batches={args.batches}", "--workers=2"],
